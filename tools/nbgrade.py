@@ -1,0 +1,97 @@
+"""Run nbgrader's own autograde on notebooks in a throw-away course, return per-cell points.
+
+Used by the honest-test harness (tests/test_honest_grading.py) and by `make bench`. nbgrader is
+the grading engine; this module only lays out a temporary course directory the way nbgrader
+expects (source/ID, submitted/STUDENT/ID) and reads the gradebook back.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.release import venv_env
+
+ROOT = Path(__file__).resolve().parent.parent
+NBGRADER = [sys.executable, "-m", "nbgrader"]
+
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    score: float
+    max_score: float
+
+
+class GradingError(RuntimeError):
+    pass
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=venv_env())
+
+
+def autograde(assignment: str, submissions: dict[str, Path], workdir: Path | None = None
+              ) -> tuple[dict[str, dict[str, CellGrade]], str]:
+    """Autograde ``{student_id: notebook_path}`` for ``assignment`` with stock nbgrader.
+
+    Returns ``({student: {grade_id: CellGrade}}, nbgrader's log)``. Raises GradingError if nbgrader
+    itself fails (exit code != 0), with its log.
+    """
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="dp100-grade-"))
+    course = tmp / "course"
+    (course / "source").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    log = []
+    gen = _run(NBGRADER + ["generate_assignment", assignment, "--force"], course)
+    log.append(gen.stdout + gen.stderr)
+    if gen.returncode != 0:
+        raise GradingError(f"generate_assignment failed:\n{log[-1]}")
+    for student, nb in submissions.items():
+        dest = course / "submitted" / student / assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(nb, dest / f"{assignment}.ipynb")
+        add = _run(NBGRADER + ["db", "student", "add", student], course)
+        log.append(add.stdout + add.stderr)
+    auto = _run(NBGRADER + ["autograde", assignment, "--force"], course)
+    log.append(auto.stdout + auto.stderr)
+    if auto.returncode != 0:
+        raise GradingError(f"autograde failed:\n{log[-1]}")
+    return read_gradebook(course, assignment, list(submissions)), "\n".join(log)
+
+
+def read_gradebook(course: Path, assignment: str, students: list[str]) -> dict[str, dict[str, CellGrade]]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    result: dict[str, dict[str, CellGrade]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in students:
+            try:
+                nb = gb.find_submission_notebook(assignment, assignment, student)
+            except MissingEntry:
+                result[student] = {}
+                continue
+            result[student] = {g.name: CellGrade(g.name, float(g.score), float(g.max_score))
+                               for g in nb.grades}
+    return result
+
+
+def graded_cells(notebook: Path) -> dict[str, float]:
+    """``{grade_id: points}`` of every graded cell of a source notebook."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            out[meta["grade_id"]] = float(meta.get("points", 0))
+    return out
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
