@@ -120,20 +120,23 @@ class Workspace:
         for candidate in candidates:
             if candidate.is_file():
                 config = _load_config(candidate)
-                root = candidate.parent
-                if root.name == ".azureml":
+                # a config written elsewhere by write_config() says where the workspace folder is
+                local = _read_json(candidate, {}).get("local_path")
+                root = Path(local) if local else candidate.parent
+                if not local and root.name == ".azureml":
                     root = root.parent
                 return cls(**config, path=root)
         raise WorkspaceError("no workspace config found: looked for " +
                              ", ".join(str(c) for c in candidates))
 
     def write_config(self, path: str | os.PathLike, file_name: str = CONFIG_NAME) -> Path:
-        """Write this workspace's config elsewhere (``ws.write_config()`` in the SDK)."""
+        """Write this workspace's config elsewhere (``ws.write_config()`` in the SDK). Azure's file
+        identifies a cloud workspace; ours adds ``local_path``, the folder the workspace lives in."""
         target = Path(path) / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_json(target, {"subscription_id": self.subscription_id,
                              "resource_group": self.resource_group,
-                             "workspace_name": self.name})
+                             "workspace_name": self.name, "local_path": str(self.root)})
         return target
 
     # -- tracking --------------------------------------------------------------------------
@@ -531,21 +534,20 @@ class Environment:
         chosen = files[-1] if version is None else folder / f"{version}.yml"
         if not chosen.exists():
             raise WorkspaceError(f"environment {name!r} has no version {version}")
+        import yaml
+
+        spec = yaml.safe_load(chosen.read_text())
         env = Environment(name)
         env.version = int(chosen.stem)
         deps = env.python.conda_dependencies
-        section = None
-        for line in chosen.read_text().splitlines():
-            item = line.strip()[2:] if line.strip().startswith("- ") else None
-            if line.startswith("  - pip:"):
-                section = "pip"
-            elif item and line.startswith("    - ") and section == "pip":
-                deps.add_pip_package(item)
-            elif item and line.startswith("  - ") and item != "pip":
-                if item.startswith("python="):
-                    deps.python_version = item.split("=", 1)[1]
-                else:
-                    deps.add_conda_package(item)
+        for item in spec.get("dependencies", []):
+            if isinstance(item, dict):
+                for p in item.get("pip", []):
+                    deps.add_pip_package(p)
+            elif str(item).startswith("python="):
+                deps.python_version = str(item).split("=", 1)[1]
+            elif item != "pip":
+                deps.add_conda_package(str(item))
         return env
 
     def __repr__(self) -> str:
