@@ -154,8 +154,12 @@ class Workspace:
         The local form of the notes' ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())`` and
         ``mlflow.set_experiment(name)``; artifacts stay inside the workspace folder.
         """
+        import logging
+
         import mlflow  # imported here: 3.6 s, only for notebooks that track
 
+        for noisy in ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)  # first-use migration chatter
         mlflow.set_tracking_uri(self.get_mlflow_tracking_uri())
         if experiment_name:
             if mlflow.get_experiment_by_name(experiment_name) is None:
