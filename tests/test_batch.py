@@ -1,0 +1,260 @@
+"""dp100.batch: the ParallelRunStep contract, failures and the error threshold, pipelines and endpoints."""
+import os
+import textwrap
+
+import pandas as pd
+import pytest
+
+from dp100 import batch
+from dp100.workspace import Dataset, Workspace
+
+SCRIPT = """
+import os
+import pandas as pd
+
+def init():
+    global factor
+    factor = 2
+    marker = os.path.join(os.environ["MARKERS"], f"init-{os.getpid()}")
+    with open(marker, "a") as fh:
+        fh.write("x")
+
+def run(mini_batch):
+    with open(os.path.join(os.environ["MARKERS"], "sizes"), "a") as fh:
+        fh.write(f"{len(mini_batch)}\\n")
+    frames = []
+    for path in mini_batch:
+        data = pd.read_csv(path)
+        frames.append(pd.DataFrame({"file": os.path.basename(path), "id": data["id"], "double": data["x"] * factor}))
+    return pd.concat(frames, ignore_index=True)
+"""
+
+
+@pytest.fixture()
+def job(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(10):
+        pd.DataFrame({"id": [10 * i + j for j in range(3)], "x": [i, i + 1, i + 2]}).to_csv(data / f"f{i:02d}.csv", index=False)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    script = tmp_path / "entry.py"
+    script.write_text(SCRIPT)
+
+    def config(**kw):
+        args = dict(entry_script=str(script), mini_batch_size=3, error_threshold=0, process_count_per_node=2,
+                    environment_variables={"MARKERS": str(markers)})
+        args.update(kw)
+        return batch.ParallelRunConfig(**args)
+
+    return {"files": sorted(data.glob("*.csv")), "config": config, "markers": markers, "tmp": tmp_path,
+            "script": script}
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# -- configuration ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, match", [
+    ({"mini_batch_size": 0}, "mini_batch_size"),
+    ({"mini_batch_size": "lots"}, "mini_batch_size"),
+    ({"error_threshold": -2}, "error_threshold"),
+    ({"error_threshold": True}, "error_threshold"),
+    ({"output_action": "append_rows"}, "output_action"),
+    ({"process_count_per_node": 0}, "process_count_per_node"),
+    ({"node_count": "2"}, "node_count"),
+    ({"entry_script": "nowhere.py"}, "entry script not found"),
+    ({"append_row_file_name": "a/b.txt"}, "append_row_file_name"),
+])
+def test_bad_config_is_named(job, kw, match):
+    with pytest.raises(batch.BatchConfigError, match=match):
+        job["config"](**kw)
+
+
+def test_entry_script_needs_init_and_run(job):
+    only_run = write(job["tmp"] / "only_run.py", "def run(mini_batch):\n    return []\n")
+    with pytest.raises(batch.BatchConfigError, match="missing: init"):
+        job["config"](entry_script=str(only_run))
+    broken = write(job["tmp"] / "broken.py", "def init(:\n")
+    with pytest.raises(batch.BatchConfigError, match="syntax error"):
+        job["config"](entry_script=str(broken))
+
+
+def test_string_mini_batch_size_and_missing_inputs(job):
+    assert job["config"](mini_batch_size="4").mini_batch_size == 4
+    step = batch.ParallelRunStep("s", job["config"](), inputs=[[job["tmp"] / "missing.csv"]])
+    with pytest.raises(batch.BatchConfigError, match="input file.*not found.*missing.csv"):
+        step.run(output_dir=job["tmp"] / "out", show_progress=False)
+    with pytest.raises(batch.BatchConfigError, match="no input files"):
+        batch.run_parallel(job["config"](), [], job["tmp"] / "out", show_progress=False)
+
+
+# -- the contract -------------------------------------------------------------------------------
+def test_append_row_init_once_per_worker(job):
+    result = batch.run_parallel(job["config"](), job["files"], job["tmp"] / "out", show_progress=False)
+    assert result.status == "Finished" and result.rows == 30 and result.failed_files == {}
+    out = result.read_output(names=["file", "id", "double"])
+    assert len(out) == 30 and sorted(out["id"]) == sorted(10 * i + j for i in range(10) for j in range(3))
+    assert (out.sort_values("id")["double"].tolist()
+            == [2 * (i + j) for i in range(10) for j in range(3)])
+    assert result.output_file.name == "parallel_run_step.txt"
+    inits = list(job["markers"].glob("init-*"))
+    assert 1 <= len(inits) <= 2 and all(p.read_text() == "x" for p in inits), "init() once per worker"
+    assert result.init_calls == len(inits)
+    sizes = sorted(int(s) for s in (job["markers"] / "sizes").read_text().split())
+    assert sizes == [1, 3, 3, 3], "10 files in mini-batches of 3"
+    assert result.log_file.exists() and "init() done" in result.log_file.read_text()
+
+
+def test_list_output_and_summary_only(job):
+    lister = write(job["tmp"] / "lister.py", """
+        import os
+        def init():
+            pass
+        def run(mini_batch):
+            return [f"{os.path.basename(p)}: ok" for p in mini_batch]
+    """)
+    result = batch.run_parallel(job["config"](entry_script=str(lister)), job["files"], job["tmp"] / "o1",
+                                show_progress=False)
+    assert sorted(result.output_file.read_text().split("\n"))[1:] == sorted(f"f{i:02d}.csv: ok" for i in range(10))
+    summary = batch.run_parallel(job["config"](entry_script=str(lister), output_action="summary_only"),
+                                 job["files"], job["tmp"] / "o2", show_progress=False)
+    assert summary.output_file is None and summary.rows == 10
+    assert not (job["tmp"] / "o2" / "parallel_run_step.txt").exists()
+
+
+# -- failures -----------------------------------------------------------------------------------
+def add_bad_files(job):
+    (job["tmp"] / "data" / "f03_bad.csv").write_text("name,value\nfoo,bar\n")       # wrong columns
+    (job["tmp"] / "data" / "f07_bad.csv").write_bytes(b"\x00\x01 not a csv \xff\n\"")  # malformed
+    return sorted((job["tmp"] / "data").glob("*.csv"))
+
+
+def test_bad_files_are_named_and_the_others_still_scored(job):
+    files = add_bad_files(job)
+    result = batch.run_parallel(job["config"](error_threshold=2), files, job["tmp"] / "out", show_progress=False)
+    assert result.status == "Finished"
+    assert set(result.failed_files) == {"f03_bad.csv", "f07_bad.csv"}
+    assert "KeyError" in result.failed_files["f03_bad.csv"]
+    assert result.rows == 30, "every good file is scored, also those in a mini-batch with a bad one"
+    log = result.log_file.read_text()
+    assert "FAILED f03_bad.csv" in log and "FAILED f07_bad.csv" in log and "2 failed file(s) ignored" in log
+
+
+def test_past_the_threshold_the_run_fails_and_keeps_its_rows(job):
+    files = add_bad_files(job)
+    with pytest.raises(batch.BatchRunError, match=r"error_threshold=1 exceeded: 2 file\(s\) failed") as info:
+        batch.run_parallel(job["config"](error_threshold=1, process_count_per_node=1, mini_batch_size=1),
+                           files, job["tmp"] / "out", show_progress=False)
+    message = str(info.value)
+    assert "f03_bad.csv" in message and "f07_bad.csv" in message and "Kept:" in message
+    result = info.value.result
+    assert result.status == "Failed" and result.rows > 0
+    kept = result.read_output(names=["file", "id", "double"])
+    assert len(kept) == result.rows, "rows scored before the failure stay in the output file"
+    assert "FAILED after" in result.log_file.read_text()
+
+
+def test_minus_one_ignores_every_failure(job):
+    files = add_bad_files(job)
+    result = batch.run_parallel(job["config"](error_threshold=-1), files, job["tmp"] / "out", show_progress=False)
+    assert result.status == "Finished" and len(result.failed_files) == 2 and result.rows == 30
+
+
+def test_init_failure_and_wrong_return_type(job):
+    no_model = write(job["tmp"] / "no_model.py", """
+        def init():
+            raise FileNotFoundError("model.pkl not found in AZUREML_MODEL_DIR")
+        def run(mini_batch):
+            return []
+    """)
+    with pytest.raises(batch.BatchRunError, match=r"init\(\) of no_model.py failed .*model.pkl not found"):
+        batch.run_parallel(job["config"](entry_script=str(no_model)), job["files"], job["tmp"] / "o1",
+                           show_progress=False)
+    returns_dict = write(job["tmp"] / "returns_dict.py", """
+        def init():
+            pass
+        def run(mini_batch):
+            return {"n": len(mini_batch)}
+    """)
+    with pytest.raises(batch.BatchRunError, match="must return a pandas DataFrame or a list"):
+        batch.run_parallel(job["config"](entry_script=str(returns_dict)), job["files"], job["tmp"] / "o2",
+                           show_progress=False)
+
+
+# -- pipelines and endpoints --------------------------------------------------------------------
+@pytest.fixture()
+def workspace_job(job, tmp_path):
+    ws = Workspace.create("ws-batch-test", path=tmp_path / "ws")
+    store = ws.get_default_datastore()
+    store.upload_files(job["files"], relative_root=str(job["tmp"] / "data"), target_path="parts", show_progress=False)
+    all_parts = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in job["files"]])
+    first_two = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in job["files"][:2]])
+    return ws, all_parts.register(ws, "parts"), first_two.register(ws, "first-two")
+
+
+def test_pipeline_run_streams_logs_and_takes_a_runtime_dataset(job, workspace_job, capsys):
+    ws, all_parts, first_two = workspace_job
+    param = batch.PipelineParameter("batch_data", default_value=all_parts)
+    step = batch.ParallelRunStep("score-parts", job["config"](), inputs=[param])
+    pipeline = batch.Pipeline(ws, steps=[step])
+    run = pipeline.submit("exp")
+    assert run.get_status() in ("Running", "Finished")
+    capsys.readouterr()
+    assert run.wait_for_completion(show_output=True) == "Finished"
+    streamed = capsys.readouterr().out
+    assert "score-parts: 10 files" in streamed and "finished in" in streamed
+    assert run.get_status() == "Finished" and capsys.readouterr().out == "", "get_status prints nothing"
+    assert run.result.rows == 30
+    small = pipeline.submit("exp", pipeline_parameters={"batch_data": first_two})
+    small.wait_for_completion(show_output=False)
+    assert small.result.rows == 6
+    with pytest.raises(batch.BatchConfigError, match="unknown pipeline parameter"):
+        pipeline.submit("exp", pipeline_parameters={"data": first_two})
+
+
+def test_failed_pipeline_run(job, workspace_job):
+    ws, all_parts, _ = workspace_job
+    add_bad_files(job)
+    step = batch.ParallelRunStep("score", job["config"](), inputs=[job["tmp"] / "data"])
+    run = batch.Pipeline(ws, steps=[step]).submit("exp")
+    with pytest.raises(batch.BatchRunError, match="error_threshold=0 exceeded"):
+        run.wait_for_completion(show_output=False)
+    assert run.get_status() == "Failed"
+    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
+
+
+def test_pipeline_endpoint_versions(job, workspace_job):
+    ws, all_parts, first_two = workspace_job
+    param = batch.PipelineParameter("batch_data", default_value=all_parts)
+    v1 = batch.Pipeline(ws, [batch.ParallelRunStep("s", job["config"](), inputs=[param])]).publish("p", version="1.0")
+    lister = write(job["tmp"] / "lister.py", """
+        def init():
+            pass
+        def run(mini_batch):
+            return ["x"] * len(mini_batch)
+    """)
+    v2 = batch.Pipeline(ws, [batch.ParallelRunStep("s", job["config"](entry_script=str(lister)), inputs=[param])]
+                        ).publish("p", version="2.0")
+    endpoint = batch.PipelineEndpoint.publish(ws, "ep", pipeline=v1, description="d")
+    assert endpoint.default_version == "1"
+    with pytest.raises(batch.BatchConfigError, match="already exists"):
+        batch.PipelineEndpoint.publish(ws, "ep", pipeline=v1)
+    assert endpoint.add_default(v2) == "2" and endpoint.default_version == "2"
+    assert batch.PipelineEndpoint.get(ws, "ep") is endpoint and endpoint.list_versions() == ["1", "2"]
+    default_run = endpoint.submit("exp", pipeline_parameters={"batch_data": first_two})
+    default_run.wait_for_completion(show_output=False)
+    assert default_run.pipeline_version == "2" and default_run.result.rows == 2       # lister: one row per file
+    old = endpoint.submit("exp", pipeline_parameters={"batch_data": first_two}, pipeline_version="1")
+    old.wait_for_completion(show_output=False)
+    assert old.pipeline_version == "1" and old.result.rows == 6
+    assert endpoint.default_version == "2", "calling a version does not change the default"
+    with pytest.raises(batch.BatchConfigError, match=r"no version '3'.*\['1', '2'\]"):
+        endpoint.submit("exp", pipeline_version=3)
+    endpoint.set_default_version(1)
+    assert endpoint.get_pipeline() is v1
+    assert "ep" in (ws.root / "pipeline_endpoints.json").read_text()
+    with pytest.raises(batch.BatchConfigError, match="no pipeline endpoint 'nope'"):
+        batch.PipelineEndpoint.get(ws, "nope")
