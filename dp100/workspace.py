@@ -367,6 +367,12 @@ class TabularDataset:
             df[self.timestamp_column] = pd.to_datetime(df[self.timestamp_column])
         return df
 
+    def as_named_input(self, name: str):
+        """Hand this dataset to a script run or pipeline step as ``run.input_datasets[name]``."""
+        from dp100.runs import DatasetConsumptionConfig  # runs builds on workspace, not the reverse
+
+        return DatasetConsumptionConfig(name, self)
+
     def with_timestamp_columns(self, timestamp: str) -> "TabularDataset":
         """Give the dataset the timeseries trait (needed by a data-drift target dataset)."""
         return TabularDataset(**{**self.__dict__, "timestamp_column": timestamp, "name": None,
