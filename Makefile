@@ -20,7 +20,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## Open JupyterLab at the course start page (the five self-paced notebooks).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/README.md
+	@mkdir -p $(VENV)/share/jupyter/lab/settings/overrides.d
+	@printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}, "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(VENV)/share/jupyter/lab/settings/overrides.d/dp100-course.json
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  --LabApp.news_url=None --LabApp.extension_manager=readonly notebooks/README.md
 
 ## Run every test: data, dp100, both editions, honest grading of every assignment.
 test: $(STAMP)
@@ -37,7 +40,10 @@ bench: $(STAMP)
 ## MLflow UI ("Studio") on a notebook's local workspace: make mlflow-ui WS=notebooks/workspace-02
 WS ?= notebooks/workspace-01
 mlflow-ui: $(STAMP)
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(WS))/mlflow.db --port 5000
+	@test -f $(abspath $(WS))/mlflow.db || { echo "no MLflow store at $(WS)/mlflow.db: run the notebook first (it creates $(WS)/)"; exit 1; }
+	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true $(VENV)/bin/mlflow ui \
+	  --backend-store-uri sqlite:///$(abspath $(WS))/mlflow.db --default-artifact-root $(abspath $(WS))/mlartifacts \
+	  --host 127.0.0.1 --port $(or $(PORT),5000) --workers 1
 
 clean:
 	rm -rf $(VENV) gradebook.db submitted autograded feedback .pytest_cache
