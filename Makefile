@@ -37,6 +37,10 @@ release: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/bench.py
 
+## Grade the embedded sample class of every assignment (autograder/samples) and print the tables.
+grade: $(STAMP)
+	$(PY) -m autograder demo --out grades-demo
+
 ## MLflow UI ("Studio") on a notebook's local workspace: make mlflow-ui WS=notebooks/workspace-02
 WS ?= notebooks/workspace-01
 mlflow-ui: $(STAMP)

@@ -1,0 +1,264 @@
+"""Feedback that never shows hidden tests (nbgrader's own feedback does: issues #917, #1363).
+
+The hidden tests run inside the student's kernel, so student code can see them (``In``, ``_ih``,
+an IPython ``post_run_cell`` hook receiving each cell's source) and print them into any later
+output. The feedback therefore:
+
+1. shows each test cell's source as the student received it (the release edition: visible
+   checks only) plus a one-line note that hidden checks ran;
+2. replaces the outputs of every test cell that ran hidden tests with a summary we write: passed,
+   or the failing *visible* check's error (its message, redacted), or "a hidden check failed";
+3. scans every other output (streams, rich outputs, tracebacks) for hidden-test code, also after
+   undoing ANSI colours, HTML escaping, string quoting and base64/hex encoding, and redacts it.
+
+A student who encrypts the source before printing it can still defeat step 3 (only in their own
+feedback, and only for cells outside the test cells); see docs/grading.md.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+B64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
+CELL_LINE = re.compile(r"Cell In\s*\[[^\]]*\],\s*line (\d+)|<ipython-input-[^>]*>.*?\bline (\d+)|^\s*File \"<[^>]*>\", line (\d+)")
+REDACTED = "[autograder: redacted - this output repeated hidden test code]"
+MIN_SKELETON = 10
+
+
+def skeleton(text: str) -> str:
+    """Letters and digits only: survives quoting, escaping, re-indenting and colouring."""
+    return NON_ALNUM.sub("", ANSI.sub("", html.unescape(text)))
+
+
+@dataclass
+class HiddenTests:
+    """What must not leak, for one notebook: per test cell, the visible source and hidden lines."""
+    visible: dict[str, str] = field(default_factory=dict)         # grade_id -> release source
+    hidden_lines: dict[str, list[str]] = field(default_factory=dict)
+    full_source: dict[str, str] = field(default_factory=dict)     # grade_id -> source with hidden tests
+    skeletons: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_notebooks(cls, source: NotebookNode, release: NotebookNode) -> "HiddenTests":
+        ht = cls()
+        release_src = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in release.cells}
+        for cell in source.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if not gid or BEGIN not in cell.source:
+                continue
+            lines, inside = [], False
+            for line in cell.source.splitlines():
+                if line.strip().startswith(BEGIN):
+                    inside = True
+                elif line.strip().startswith(END):
+                    inside = False
+                elif inside and line.strip():
+                    lines.append(line)
+            ht.visible[gid] = release_src.get(gid, "")
+            ht.hidden_lines[gid] = lines
+            ht.full_source[gid] = cell.source
+        sk = {skeleton(l) for ls in ht.hidden_lines.values() for l in ls}
+        # A hidden line whose text the student already has (the release shows it, e.g. in a table
+        # of the prose) reveals nothing: redacting it would only hide teaching output.
+        public = [skeleton(c.source) for c in release.cells]
+        ht.skeletons = sorted((s for s in sk if len(s) >= MIN_SKELETON and not any(s in p for p in public)),
+                              key=len, reverse=True)
+        return ht
+
+    def hidden_line_numbers(self, gid: str) -> set[int]:
+        """1-based line numbers of the executed cell (full source) that are hidden."""
+        out, inside = set(), False
+        for i, line in enumerate(self.full_source.get(gid, "").splitlines(), 1):
+            if line.strip().startswith(BEGIN):
+                inside = True
+            if inside:
+                out.add(i)
+            if line.strip().startswith(END):
+                inside = False
+        return out
+
+    # -- detection ------------------------------------------------------------------------------
+    def leaks(self, text: str) -> bool:
+        if not self.skeletons or not text:
+            return False
+        if "HIDDEN TESTS" in text or "HIDDENTESTS" in skeleton(text):
+            return True
+        sk = skeleton(text)
+        if any(s in sk for s in self.skeletons):
+            return True
+        for token in B64.findall(text) + HEX.findall(text):
+            for decoded in _decode(token):
+                dsk = skeleton(decoded)
+                if any(s in dsk for s in self.skeletons) or "HIDDENTESTS" in dsk:
+                    return True
+        return False
+
+    def redact_text(self, text: str) -> tuple[str, int]:
+        if not self.leaks(text):
+            return text, 0
+        out, n = [], 0
+        for line in text.split("\n"):
+            if self.leaks(line):
+                out.append(REDACTED)
+                n += 1
+            else:
+                out.append(line)
+        if n == 0:  # the leak spans lines: drop the whole text
+            return REDACTED, 1
+        return "\n".join(out), n
+
+
+def _decode(token: str) -> list[str]:
+    """Every text the token could be the base64 / urlsafe base64 / hex encoding of."""
+    out = []
+    for fn in (lambda t: base64.b64decode(t + "=" * (-len(t) % 4), validate=False),
+               lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)),
+               bytes.fromhex):
+        try:
+            out.append(fn(token).decode("utf-8", errors="ignore"))
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
+def _as_text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def redact_output(out: NotebookNode, hidden: HiddenTests) -> int:
+    """Redact one output in place; return how many pieces were redacted."""
+    n = 0
+    kind = out.get("output_type")
+    if kind == "stream":
+        out["text"], k = hidden.redact_text(_as_text(out.get("text", "")))
+        n += k
+    elif kind in ("execute_result", "display_data", "update_display_data"):
+        data = out.get("data", {})
+        for mime in list(data):
+            if mime.startswith("image/") and mime != "image/svg+xml":
+                continue
+            text = _as_text(data[mime]) if not isinstance(data[mime], dict) else str(data[mime])
+            if mime == "text/plain":
+                data[mime], k = hidden.redact_text(text)
+                n += k
+            elif hidden.leaks(text):
+                del data[mime]
+                data.setdefault("text/plain", REDACTED)
+                n += 1
+        if not data:
+            out["data"] = {"text/plain": REDACTED}
+    elif kind == "error":
+        out["evalue"], k = hidden.redact_text(str(out.get("evalue", "")))
+        n += k
+        tb = []
+        for line in out.get("traceback", []):
+            red, k = hidden.redact_text(line)
+            tb.append(red)
+            n += k
+        out["traceback"] = tb
+    return n
+
+
+def _failure_line(out: NotebookNode) -> int | None:
+    for line in out.get("traceback", []):
+        m = CELL_LINE.search(ANSI.sub("", line))
+        if m:
+            return int(next(g for g in m.groups() if g))
+    return None
+
+
+def summarize_test_cell(cell: NotebookNode, gid: str, hidden: HiddenTests, score: float | None,
+                        points: float) -> None:
+    """Replace a hidden-test cell's outputs with a summary we control."""
+    hidden_lines = hidden.hidden_line_numbers(gid)
+    full = hidden.full_source[gid].splitlines()
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in cell.get("outputs", []))
+    if score is not None and score >= points and not errors:
+        text = "All checks passed (visible and hidden)."
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text + "\n")]
+    elif errors:
+        err = errors[0]
+        line = _failure_line(err)
+        if err.get("ename") in ("NotExecuted", "DeadKernelError", "NotebookTimeoutError", "CellTimeoutError"):
+            summary = f"{err.get('ename')}: {err.get('evalue') or 'no reply from the kernel before the time limit'}"
+            cell.outputs = [nbformat.v4.new_output("error", ename=err.get("ename"), evalue=str(err.get("evalue", "")),
+                                                   traceback=[summary])]
+        elif line is not None and line not in hidden_lines and 1 <= line <= len(full):
+            evalue, _ = hidden.redact_text(str(err.get("evalue", ""))[:500])
+            check = full[line - 1].strip()
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename=str(err.get("ename", "Error")), evalue=evalue,
+                traceback=[f"{err.get('ename', 'Error')}: {evalue}", f"in the visible check: {check}"])]
+        else:
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename="HiddenTestFailed", evalue="a hidden check failed (hidden checks are not shown)",
+                traceback=["HiddenTestFailed: a hidden check failed (hidden checks are not shown). "
+                           "Your answer passes the visible checks but is not right yet."])]
+    elif stderr:
+        cell.outputs = [nbformat.v4.new_output(
+            "error", ename="StderrOutput", evalue="the cell wrote to stderr, which nbgrader scores 0",
+            traceback=["StderrOutput: the cell wrote to stderr (a warning or a print to sys.stderr), "
+                       "which nbgrader scores 0"])]
+    else:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Checks ran.\n")]
+
+
+def redact_notebook(nb: NotebookNode, hidden: HiddenTests, scores: dict[str, tuple[float | None, float]]) -> int:
+    """Make an autograded notebook safe to hand to the student. Returns the number of redactions."""
+    n = 0
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code":
+            continue
+        if gid in hidden.full_source:
+            visible = hidden.visible.get(gid, "").rstrip("\n")
+            cell.source = visible + "\n# (hidden checks ran here; they are not shown)"
+            score, points = scores.get(gid, (None, 0.0))
+            summarize_test_cell(cell, gid, hidden, score, points)
+            continue
+        for out in cell.get("outputs", []):
+            n += redact_output(out, hidden)
+    return n
+
+
+class FeedbackWriter:
+    """nbgrader's feedback HTML template, one exporter per worker process (templates compile once)."""
+
+    def __init__(self):
+        from nbconvert.exporters import HTMLExporter
+        from traitlets.config import Config
+        import nbgrader
+
+        base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+        c = Config()
+        c.HTMLExporter.template_name = "feedback"
+        c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
+        c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        self.exporter = HTMLExporter(config=c)
+
+    def write(self, nb: NotebookNode, path: Path, *, notebook: str, assignment: str, student: str,
+              score: float, max_score: float, scores: dict[str, tuple[float | None, float]]) -> None:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if meta.get("grade") and gid in scores:
+                s, points = scores[gid]
+                meta["score"] = 0.0 if s is None else s
+                meta["points"] = points
+        resources = {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
+                                  "score": score, "max_score": max_score, "late_penalty": 0}}
+        body, _ = self.exporter.from_notebook_node(nb, resources=resources)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")

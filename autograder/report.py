@@ -1,0 +1,84 @@
+"""Outputs: OUT/grades.csv, OUT/grades.json, a feedback page for every row, the console table."""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import sys
+import time
+from pathlib import Path
+
+COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "detail"]
+
+
+def write_placeholder_feedback(out: Path, result, notebooks: list[str]) -> None:
+    """A student whose notebook could not be run still gets a page saying why."""
+    for nb in result.notebooks:
+        if nb.feedback:
+            continue
+        path = out / "feedback" / result.student_id / result.assignment / f"{nb.notebook}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{nb}</title></head><body>"
+            "<h1>{a} / {nb}</h1><p><b>Status:</b> {status}</p><p>{detail}</p>"
+            "<p>Score: {score:g} / {max:g}</p></body></html>".format(
+                nb=html.escape(nb.notebook), a=html.escape(result.assignment), status=html.escape(nb.status),
+                detail=html.escape(nb.detail or result.detail), score=nb.score, max=nb.max_score),
+            encoding="utf-8")
+        nb.feedback = str(path.relative_to(out))
+
+
+def write(out: Path, assignment: str, results: list, meta: dict) -> None:
+    results = sorted(results, key=lambda r: r.student_id)
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS + ["seconds"])
+        w.writeheader()
+        for r in results:
+            w.writerow({**r.row(), "seconds": round(r.seconds, 2)})
+    doc = {
+        "assignment": assignment,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **meta,
+        "students": [
+            {**r.row(), "seconds": round(r.seconds, 2),
+             "notebooks": {nb.notebook: {"status": nb.status, "detail": nb.detail, "score": nb.score,
+                                         "max_score": nb.max_score, "feedback": nb.feedback,
+                                         "execute_seconds": round(nb.execute_seconds, 2),
+                                         "cells": nb.cells}
+                           for nb in r.notebooks}}
+            for r in results],
+    }
+    (out / "grades.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
+def table(results: list, file=sys.stdout) -> None:
+    results = sorted(results, key=lambda r: r.student_id)
+    wid = max([len("student_id")] + [len(r.student_id) for r in results])
+    print(f"{'student_id':<{wid}}  {'score':>11}  {'status':<16}  detail", file=file)
+    for r in results:
+        detail = r.detail if len(r.detail) <= 100 else r.detail[:97] + "..."
+        print(f"{r.student_id:<{wid}}  {r.score:>5g} / {r.max_score:<3g}  {r.status:<16}  {detail}", file=file)
+
+
+class Progress:
+    """A tqdm bar on a terminal; one line per finished student otherwise (CI logs)."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.done = total, 0
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=label, unit="student", file=sys.stderr)
+
+    def update(self, result) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{result.student_id}: {result.status}")
+            self.bar.update(1)
+        else:
+            print(f"[{self.done}/{self.total}] {result.student_id}: {result.status} "
+                  f"{result.score:g}/{result.max_score:g} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

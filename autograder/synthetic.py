@@ -1,0 +1,130 @@
+"""A tiny assignment and synthetic class, for the autograder's tests and `make bench`.
+
+The real assignments take up to 45 s each to run; the tests and the benchmark need something that
+runs in about a second but has every kind of cell nbgrader grades: a set-up cell, answer cells,
+test cells with visible and hidden checks. ``build_course(root)`` writes
+``root/source/<ID>/<ID>.ipynb`` (and a copy of the repository's ``nbgrader_config.py``);
+``student_notebook(kind)`` returns the notebook a student of that kind would submit.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "90-tiny"
+#: A string that only the hidden tests contain: if it shows up anywhere a student can see, it leaked.
+SECRET = "HIDDEN_SECRET_7f3a"
+
+SETUP = "import math\nimport os\nimport dp100\nfrom dp100.data import DATA_DIR"
+ANSWERS = {
+    "nb90_square": ("def square(x):\n    return x * x", 2.0,
+                    "assert square(3) == 9, 'square(3) should be 9'",
+                    "assert square(-4) == 16, '{secret}: negative numbers'\nassert square(0.5) == 0.25"),
+    "nb90_circle": ("def circle_area(r):\n    return math.pi * r ** 2", 3.0,
+                    "assert abs(circle_area(1) - math.pi) < 1e-9, 'area of the unit circle is pi'",
+                    "assert abs(circle_area(2) - 4 * math.pi) < 1e-9, '{secret}: r squared'"),
+    "nb90_pick": ('q_pick = "b"', 1.0,
+                  "assert q_pick in ('a', 'b', 'c'), 'answer with one letter'",
+                  "assert q_pick == 'b', '{secret}: wrong option'"),
+}
+TOTAL = sum(points for _, points, _, _ in ANSWERS.values())
+
+
+def _cell_id(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def source_notebook(work: str = "", secret: str = SECRET) -> nbformat.NotebookNode:
+    """The instructor notebook. ``work`` is extra code run in the set-up cell (the bench uses it
+    to give the notebook a realistic amount of computation); ``secret`` is written into every
+    hidden test (tests use a random one, so no copy of it exists anywhere else on disk)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    md = nbformat.v4.new_markdown_cell("# Tiny assignment\nThree graded items, 6 points.")
+    md.id = "intro"
+    setup = nbformat.v4.new_code_cell(SETUP + ("\n" + work if work else ""))
+    setup.id = "setup"
+    nb.cells = [md, setup]
+    for name, (solution, points, visible, hidden) in ANSWERS.items():
+        answer = nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{solution}\n### END SOLUTION")
+        answer.id = _cell_id(name) + "-answer"
+        answer.metadata["nbgrader"] = {"grade": False, "grade_id": f"{name}_answer", "locked": False,
+                                       "schema_version": 3, "solution": True, "task": False}
+        hidden = hidden.format(secret=secret)
+        test = nbformat.v4.new_code_cell(f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS")
+        test.id = _cell_id(name)
+        test.metadata["nbgrader"] = {"grade": True, "grade_id": name, "locked": True, "points": points,
+                                     "schema_version": 3, "solution": False, "task": False}
+        nb.cells += [answer, test]
+    nbformat.validate(nb)
+    return nb
+
+
+def build_course(root: Path, assignment: str = ASSIGNMENT, work: str = "", secret: str = SECRET) -> Path:
+    """Write a course directory with one tiny assignment; return the source notebook's path."""
+    root = Path(root)
+    path = root / "source" / assignment / f"{assignment}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(source_notebook(work, secret), path)
+    shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    return path
+
+
+def release_notebook(work: str = "") -> nbformat.NotebookNode:
+    """What nbgrader's generate_assignment hands out: solutions replaced, hidden tests removed."""
+    nb = source_notebook(work)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
+        elif meta.get("grade"):
+            cell.source = cell.source.split("\n### BEGIN HIDDEN TESTS")[0]
+    return nb
+
+
+def student_notebook(kind: str = "full", work: str = "") -> nbformat.NotebookNode:
+    """A submission: ``full`` (every answer right), ``blank`` (the release untouched),
+    ``partial`` (first answer only), or ``full`` plus ``extra`` code appended to the first answer."""
+    nb = release_notebook(work)
+    names = list(ANSWERS)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            name = meta["grade_id"][: -len("_answer")]
+            if kind == "full" or (kind == "partial" and name == names[0]):
+                cell.source = ANSWERS[name][0]
+    return nb
+
+
+def with_code(nb: nbformat.NotebookNode, code: str, where: str = "first-answer") -> nbformat.NotebookNode:
+    """Put student ``code`` into the first answer cell (after the answer) or a new cell at the top."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    if where == "top":
+        cell = nbformat.v4.new_code_cell(code)
+        cell.id = "student-extra"
+        nb.cells.insert(2, cell)
+        return nb
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source += "\n" + code
+            return nb
+    raise ValueError("no answer cell")
+
+
+def write_submission(submissions: Path, student: str, nb: nbformat.NotebookNode | bytes | str,
+                     assignment: str = ASSIGNMENT, name: str | None = None) -> Path:
+    """Write ``submissions/<student>/<assignment>/<name or assignment>.ipynb``."""
+    path = Path(submissions) / student / assignment / (name or f"{assignment}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb, bytes):
+        path.write_bytes(nb)
+    elif isinstance(nb, str):
+        path.write_text(nb, encoding="utf-8")
+    else:
+        nbformat.write(nb, path)
+    return path

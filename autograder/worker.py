@@ -1,0 +1,304 @@
+"""Grade one submission: intake, restore, nbgrader sanitize + execute + save grades, feedback.
+
+Runs inside a worker process. Each worker owns a copy of the template gradebook (nbgrader's SQLite
+gradebook does not take concurrent writers), so N workers never share a database; the per-cell
+points each one reads back from its own gradebook are merged by the parent (``report`` and
+``gradebook.merge``). Nothing that happens to one submission can stop the others: every failure
+becomes a row with a status.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import execution, feedback, intake, sandbox
+from .course import Assignment
+
+STATUS_ORDER = ["error", "invalid_notebook", "kernel_died", "memory", "timeout", "missing", "graded"]
+
+
+@dataclass
+class Settings:
+    cell_timeout: int
+    notebook_timeout: int
+    memory_mb: int
+    threads: int
+    out: Path
+    keep_autograded: Path | None = None   # instructor copy of executed notebooks (hidden tests!)
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    status: str
+    detail: str
+    score: float
+    max_score: float
+    cells: dict[str, dict]                 # grade_id -> {"score", "max_score"}
+    seconds: float = 0.0
+    execute_seconds: float = 0.0
+    feedback: str | None = None
+
+
+@dataclass
+class Result:
+    index: int
+    student_id: str
+    assignment: str
+    status: str
+    detail: str
+    score: float
+    max_score: float
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def row(self) -> dict:
+        return {"student_id": self.student_id, "assignment": self.assignment,
+                "score": round(self.score, 2), "max_score": round(self.max_score, 2),
+                "status": self.status, "detail": self.detail}
+
+
+# -- per worker process -------------------------------------------------------------------------
+_STATE: dict = {}
+
+
+def init_worker(assignment: Assignment, dirs: sandbox.RunDirs, caps: sandbox.Capabilities,
+                settings: Settings, hide: list[Path], expose: list[Path], data_dir: Path | None) -> None:
+    warnings.filterwarnings("ignore")  # SQLAlchemy's SAWarnings from nbgrader's api (harmless)
+    # nbclient re-reads its traits from the config at every run: the limits go into the config.
+    config = copy.deepcopy(assignment.config)
+    config.Execute.timeout = settings.cell_timeout
+    config.Execute.kernel_name = assignment.kernel_name
+    config.Execute.interrupt_on_timeout = True
+    config.BoundedExecute.notebook_timeout = settings.notebook_timeout
+    config.OverwriteCells.add_missing_cells = True
+    db = dirs.private / f"gradebook-worker-{os.getpid()}.db"
+    shutil.copy(assignment.template_db, db)
+    _STATE.update(assignment=assignment, dirs=dirs, caps=caps, settings=settings, hide=hide,
+                  expose=expose, data_dir=data_dir, db_url=f"sqlite:///{db}", config=config)
+    _keep_gradebook_open(_STATE["db_url"])
+
+
+def _keep_gradebook_open(db_url: str) -> None:
+    """Open this worker's gradebook once and hand that instance to nbgrader's preprocessors.
+
+    Each of OverwriteCells, OverwriteKernelspec and SaveAutoGrades opens ``Gradebook(db_url)``,
+    which creates an engine and checks ~20 tables every time (about 0.1 s each). The kept instance
+    only ends its session on ``close()``, which is what a fresh instance would give them anyway.
+    """
+    import nbgrader.preprocessors.overwritecells as oc
+    import nbgrader.preprocessors.overwritekernelspec as ok
+    import nbgrader.preprocessors.saveautogrades as sa
+    from nbgrader.api import Gradebook
+
+    class KeptGradebook(Gradebook):
+        def close(self):
+            self.db.remove()
+
+    kept = KeptGradebook(db_url)
+    factory = lambda url=None, *args, **kwargs: kept  # noqa: E731
+    for module in (oc, ok, sa):
+        module.Gradebook = factory
+    _STATE["gradebook"] = kept
+
+
+def warm_up(assignment: Assignment) -> None:
+    """In the parent, before forking: import and compile once what every worker needs
+    (nbgrader's preprocessors, SQLAlchemy's mappers, the feedback templates)."""
+    import nbclient  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+    from nbgrader.api import Gradebook
+
+    warnings.filterwarnings("ignore")
+    with Gradebook(f"sqlite:///{assignment.template_db}") as gb:
+        gb.find_assignment(assignment.id)
+    _STATE["writer"] = feedback.FeedbackWriter()
+    sample = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
+    _STATE["writer"].exporter.from_notebook_node(
+        sample, resources={"nbgrader": {"notebook": "-", "assignment": assignment.id, "student": "-",
+                                        "score": 0, "max_score": 0, "late_penalty": 0}})
+
+
+def _writer() -> feedback.FeedbackWriter:
+    if _STATE.get("writer") is None:
+        _STATE["writer"] = feedback.FeedbackWriter()
+    return _STATE["writer"]
+
+
+def grade(sub: intake.Submission) -> Result:
+    start = time.monotonic()
+    a: Assignment = _STATE["assignment"]
+    try:
+        result = _grade(sub)
+    except Exception as exc:  # the grader's own bug on this input: report it, keep going
+        tb = traceback.format_exc(limit=4).strip().splitlines()
+        result = Result(sub.index, sub.student_id, a.id, "error",
+                        f"grader error: {type(exc).__name__}: {exc} [{tb[-3].strip() if len(tb) > 2 else ''}]",
+                        0.0, a.max_score, [_zero(a, nb, "error", "") for nb in a.notebooks])
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _zero(a: Assignment, nb: str, status: str, detail: str) -> NotebookResult:
+    cells = {gid: {"score": 0.0, "max_score": pts} for gid, pts in a.points[nb].items()}
+    return NotebookResult(nb, status, detail, 0.0, sum(a.points[nb].values()), cells)
+
+
+def _grade(sub: intake.Submission) -> Result:
+    a: Assignment = _STATE["assignment"]
+    if sub.problem:
+        status, detail = sub.problem
+        nbs = [_zero(a, nb, status, detail) for nb in a.notebooks]
+        return Result(sub.index, sub.student_id, a.id, status, detail, 0.0, a.max_score, nbs)
+    t_box = time.monotonic()
+    box = sandbox.make_box(_STATE["dirs"], _STATE["caps"], sub.index, sub.folder,
+                           a.release_dir if a.extra_files else None)
+    t_box = time.monotonic() - t_box
+    notes = list(sub.notes) + [f"skipped {s}" for s in box.skipped]
+    results = []
+    try:
+        for nb_id in a.notebooks:
+            path = sub.notebooks.get(nb_id)
+            if path is None:
+                results.append(_zero(a, nb_id, "missing", f"{nb_id}.ipynb not submitted"))
+                continue
+            try:
+                nb, read_notes = intake.read_notebook(path, a.grade_ids(nb_id), a.kernel_name)
+            except intake.IntakeProblem as problem:
+                results.append(_zero(a, nb_id, problem.status, problem.detail))
+                continue
+            notes += read_notes
+            results.append(_grade_notebook(sub, nb_id, nb, box))
+    finally:
+        t_rm = time.monotonic()
+        sandbox.remove_box(box, _STATE["caps"])
+        if os.environ.get("AUTOGRADER_TIMINGS"):
+            print(f"[timings] {sub.student_id}: make_box {t_box:.2f} s, remove_box {time.monotonic() - t_rm:.2f} s",
+                  file=sys.stderr, flush=True)
+    graded_any = [r for r in results if r.status != "missing"]
+    status = min((r.status for r in results), key=STATUS_ORDER.index) if graded_any else "missing"
+    details = [r.detail for r in results if r.detail] + notes
+    return Result(sub.index, sub.student_id, a.id, status, "; ".join(dict.fromkeys(details)),
+                  sum(r.score for r in results), a.max_score, results)
+
+
+# -- tamper check -------------------------------------------------------------------------------
+def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Put back deleted graded/locked cells from the release, in place; report edits and deletions.
+
+    nbgrader's OverwriteCells then restores edited locked cells from the gradebook (checksums) and
+    injects the hidden tests. We do the re-insertion ourselves because nbgrader's
+    ``add_missing_cells`` raises KeyError when both an answer cell and its test cell are deleted.
+    """
+    changes = []
+    have = {}
+    for i, cell in enumerate(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid and gid not in have:
+            have[gid] = i
+    release_cells = [(c.metadata["nbgrader"]["grade_id"], c) for c in release.cells
+                     if c.metadata.get("nbgrader", {}).get("grade_id")]
+    for gid, rcell in release_cells:
+        meta = rcell.metadata["nbgrader"]
+        if gid in have:
+            scell = nb.cells[have[gid]]
+            if meta.get("locked") and (scell.cell_type != rcell.cell_type or
+                                       scell.source.rstrip() != rcell.source.rstrip()):
+                changes.append(f"edited {gid}")
+            continue
+        changes.append(f"deleted {gid}")
+        new = copy.deepcopy(rcell)
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        # after the nearest earlier graded cell that is present
+        pos = 0
+        for prev, _ in release_cells[: [g for g, _ in release_cells].index(gid)]:
+            if prev in have:
+                pos = have[prev] + 1
+        nb.cells.insert(pos, new)
+        have = {}
+        for i, cell in enumerate(nb.cells):
+            g = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if g and g not in have:
+                have[g] = i
+    return changes
+
+
+# -- the pipeline for one notebook --------------------------------------------------------------
+def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) -> NotebookResult:
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
+                                        LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+
+    a: Assignment = _STATE["assignment"]
+    s: Settings = _STATE["settings"]
+    t0 = time.monotonic()
+    marks = {}
+    db_url = _STATE["db_url"]
+    with _STATE["gradebook"] as gb:
+        gb.update_or_create_student(sub.student_id)
+        gb.update_or_create_submission(a.id, sub.student_id)
+    resources = {"nbgrader": {"notebook": nb_id, "assignment": a.id, "student": sub.student_id,
+                              "db_url": db_url},
+                 "metadata": {"path": str(box.path)}}
+    for cell in nb.cells:  # a student cannot award themselves points through metadata
+        cell.metadata.get("nbgrader", {}).pop("score", None)
+    changes = restore_cells(nb, a.release[nb_id])
+    config = _STATE["config"]
+    for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+        nb, resources = pp(config=config).preprocess(nb, resources)
+
+    marks["sanitize"] = time.monotonic() - t0
+    executor = execution.BoundedExecute(config=config)
+    km = execution.SandboxKernelManager(kernel_name=a.kernel_name)
+    km.launcher = sandbox.launcher_prefix(box, _STATE["caps"], s.memory_mb, _STATE["hide"], _STATE["expose"])
+    km.sandbox_env = sandbox.kernel_env(box, _STATE["data_dir"], s.threads)
+    nb, resources = executor.preprocess(nb, resources, km=km)
+    execute_seconds = executor.elapsed
+    log = box.log.read_text(errors="replace")[-4000:] if box.log.exists() else ""
+    status, detail = execution.classify(nb, executor, log)
+    t1 = time.monotonic()
+
+    for pp in (IgnorePattern, LimitOutput, SaveAutoGrades, CheckCellMetadata):
+        nb, resources = pp(config=config).preprocess(nb, resources)
+
+    cells, score = {}, 0.0
+    with _STATE["gradebook"] as gb:
+        snb = gb.find_submission_notebook(nb_id, a.id, sub.student_id)
+        for g in snb.grades:
+            auto = g.auto_score
+            cells[g.name] = {"score": float(auto or 0.0), "max_score": float(g.max_score)}
+            if auto is None:
+                cells[g.name]["needs_manual_grade"] = True
+            score += float(auto or 0.0)
+    marks["save_grades"] = time.monotonic() - t1
+    t1 = time.monotonic()
+    if changes:
+        detail = "; ".join(filter(None, [detail, "altered: " + ", ".join(changes) + " (restored from the source)"]))
+
+    if s.keep_autograded is not None:
+        dest = s.keep_autograded / "autograded" / sub.student_id / a.id / f"{nb_id}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+
+    scores = {gid: (c["score"], c["max_score"]) for gid, c in cells.items()}
+    redacted = feedback.redact_notebook(nb, a.hidden[nb_id], scores)
+    fb = s.out / "feedback" / sub.student_id / a.id / f"{nb_id}.html"
+    _writer().write(nb, fb, notebook=nb_id, assignment=a.id, student=sub.student_id, score=score,
+                    max_score=sum(a.points[nb_id].values()), scores=scores)
+    marks["feedback"] = time.monotonic() - t1
+    if os.environ.get("AUTOGRADER_TIMINGS"):
+        print(f"[timings] {sub.student_id}: execute {execute_seconds:.2f} s, "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in marks.items()), file=sys.stderr, flush=True)
+    if redacted:
+        detail = "; ".join(filter(None, [detail, f"feedback: {redacted} output(s) repeating hidden tests redacted"]))
+    return NotebookResult(nb_id, status, detail, score, sum(a.points[nb_id].values()), cells,
+                          time.monotonic() - t0, execute_seconds, str(fb.relative_to(s.out)))

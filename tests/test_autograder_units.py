@@ -1,0 +1,272 @@
+"""Unit tests of the autograder's pieces: intake, tamper restore, redaction, launcher, isolation plan."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from autograder import feedback, intake, sandbox, synthetic as syn, worker
+from autograder.cli import parser
+from autograder.runner import isolation_plan
+
+IDS = {"nb90_square", "nb90_square_answer", "nb90_circle", "nb90_circle_answer", "nb90_pick", "nb90_pick_answer"}
+
+
+# -- intake -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("content, words", [
+    (b"", "is empty"),
+    (b"\xff\xfe\x00binary", "not UTF-8 text (byte 0xff at offset 0)"),
+    (b'{"cells": [', "not valid JSON"),
+    (b'[1, 2, 3]', "not a Jupyter notebook"),
+    (b'{"cells": [], "nbformat": 3, "metadata": {}}', "notebook format 3"),
+    (b'{"cells": [{"cell_type": "weird"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "not a valid notebook"),
+])
+def test_read_notebook_rejects_bad_files_with_reason(tmp_path, content, words):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(intake.IntakeProblem) as err:
+        intake.read_notebook(path, IDS, "python3")
+    assert err.value.status == "invalid_notebook"
+    assert words in err.value.detail
+
+
+def test_read_notebook_accepts_a_submission_and_notes_a_foreign_kernel(tmp_path):
+    nb = syn.student_notebook("full")
+    nb.metadata["kernelspec"]["name"] = "conda-env-py"
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    got, notes = intake.read_notebook(path, IDS, "python3")
+    assert len(got.cells) == len(nb.cells)
+    assert notes == ["kernel 'conda-env-py' replaced by the course kernel 'python3'"]
+
+
+def test_read_notebook_rejects_another_assignment(tmp_path):
+    nb = syn.student_notebook("full")
+    for c in nb.cells:
+        if "nbgrader" in c.metadata:
+            c.metadata["nbgrader"]["grade_id"] = c.metadata["nbgrader"]["grade_id"].replace("nb90", "nb03")
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(intake.IntakeProblem, match="belongs to another assignment"):
+        intake.read_notebook(path, IDS, "python3")
+
+
+def test_locate_layouts(tmp_path):
+    subs = tmp_path / "subs"
+    syn.write_submission(subs, "ok", syn.student_notebook())
+    syn.write_submission(subs, "renamed", syn.student_notebook(), name="Copy1.ipynb")
+    (subs / "flat").mkdir()
+    nbformat.write(syn.student_notebook(), subs / "flat" / "90-tiny.ipynb")
+    (subs / "nothing" / "90-tiny").mkdir(parents=True)
+    (subs / "nothing" / "90-tiny" / "notes.txt").write_text("hi")
+    (subs / ".hidden").mkdir()
+    assert intake.find_students(subs) == ["flat", "nothing", "ok", "renamed"]
+    ok = intake.locate(0, subs / "ok", "90-tiny", ["90-tiny"])
+    assert ok.problem is None and ok.notebooks["90-tiny"].name == "90-tiny.ipynb"
+    ren = intake.locate(1, subs / "renamed", "90-tiny", ["90-tiny"])
+    assert ren.notebooks["90-tiny"].name == "Copy1.ipynb" and "graded Copy1.ipynb as 90-tiny.ipynb" in ren.notes
+    flat = intake.locate(2, subs / "flat", "90-tiny", ["90-tiny"])
+    assert flat.problem is None and flat.folder == subs / "flat"
+    nothing = intake.locate(3, subs / "nothing", "90-tiny", ["90-tiny"])
+    assert nothing.problem == ("missing", "no notebook 90-tiny.ipynb in nothing/90-tiny/: it holds notes.txt")
+
+
+# -- tamper restore -----------------------------------------------------------------------------
+def test_restore_cells_puts_deleted_cells_back_in_place_and_reports_edits():
+    release = syn.release_notebook()
+    nb = syn.student_notebook("full")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in ("nb90_square", "nb90_circle_answer")]
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "nb90_pick":
+            c.source = "pass"
+    changes = worker.restore_cells(nb, release)
+    assert changes == ["deleted nb90_square", "deleted nb90_circle_answer", "edited nb90_pick"]
+    order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert order == [None, None, "nb90_square_answer", "nb90_square", "nb90_circle_answer", "nb90_circle",
+                     "nb90_pick_answer", "nb90_pick"]
+
+
+def test_restore_cells_leaves_an_intact_notebook_alone():
+    nb = syn.student_notebook("full")
+    before = json.dumps(nb)
+    assert worker.restore_cells(nb, syn.release_notebook()) == []
+    assert json.dumps(nb) == before
+
+
+# -- redaction ----------------------------------------------------------------------------------
+@pytest.fixture
+def hidden():
+    return feedback.HiddenTests.from_notebooks(syn.source_notebook(secret="S3CRET_abc"), syn.release_notebook())
+
+
+def test_hidden_tests_extracted(hidden):
+    assert set(hidden.full_source) == {"nb90_square", "nb90_circle", "nb90_pick"}
+    assert hidden.hidden_lines["nb90_pick"] == ["assert q_pick == 'b', 'S3CRET_abc: wrong option'"]
+    assert hidden.visible["nb90_pick"] == "assert q_pick in ('a', 'b', 'c'), 'answer with one letter'"
+    assert hidden.hidden_line_numbers("nb90_pick") == {2, 3, 4}
+
+
+LINE = "assert square(-4) == 16, 'S3CRET_abc: negative numbers'"
+
+
+@pytest.mark.parametrize("text", [
+    LINE,
+    "\x1b[0;32massert\x1b[0m square(\x1b[0;34m-4\x1b[0m) == 16, 'S3CRET_abc: negative numbers'",
+    repr(["", "x = 1", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\n" + LINE]),
+    "&lt;code&gt;assert square(-4) == 16, &#x27;S3CRET_abc: negative numbers&#x27;",
+    "blob " + base64.b64encode(LINE.encode()).decode(),
+    "hex " + LINE.encode().hex(),
+    "### BEGIN HIDDEN TESTS",
+])
+def test_leaks_detected_in_every_disguise(hidden, text):
+    assert hidden.leaks(text)
+    red, n = hidden.redact_text("before\n" + text + "\nafter")
+    assert n >= 1 and red.startswith("before\n") and red.endswith("\nafter") and "S3CRET" not in red
+
+
+def test_hidden_line_the_release_already_shows_is_not_a_leak():
+    source, release = syn.source_notebook(secret="S3CRET_abc"), syn.release_notebook()
+    intro = nbformat.v4.new_markdown_cell("A check looks like `assert q_pick == 'b', 'S3CRET_abc: wrong option'`.")
+    release.cells.insert(0, intro)
+    ht = feedback.HiddenTests.from_notebooks(source, release)
+    assert not ht.leaks("assert q_pick == 'b', 'S3CRET_abc: wrong option'")
+    assert ht.leaks(LINE)
+
+
+def test_ordinary_output_is_not_redacted(hidden):
+    text = "square(3) = 9\nassert square(3) == 9, 'square(3) should be 9'\naccuracy 0.93"
+    assert hidden.redact_text(text) == (text, 0)
+
+
+def test_redact_notebook_summarises_hidden_test_cells(hidden):
+    nb = syn.source_notebook(secret="S3CRET_abc")
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "nb90_square":   # failed in a hidden line (line 3 of the executed cell)
+            c.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="S3CRET_abc: negative numbers",
+                                                traceback=["Cell In[4], line 3", LINE])]
+        elif gid == "nb90_circle":  # failed in the visible line
+            c.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'circle_area' is not defined",
+                                                traceback=["Cell In[6], line 1"])]
+        elif gid == "nb90_pick":    # passed, but a hook printed the cell
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=c.source)]
+        elif gid == "nb90_square_answer":
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hook: " + LINE + "\nmine: 42\n")]
+    scores = {"nb90_square": (0.0, 2.0), "nb90_circle": (0.0, 3.0), "nb90_pick": (1.0, 1.0)}
+    n = feedback.redact_notebook(nb, hidden, scores)
+    dump = json.dumps(nb)
+    assert "S3CRET" not in dump and "BEGIN HIDDEN" not in dump
+    assert n == 1 and "mine: 42" in dump
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    assert by_id["nb90_square"].outputs[0].ename == "HiddenTestFailed"
+    assert by_id["nb90_circle"].outputs[0].ename == "NameError"
+    assert "in the visible check: assert abs(circle_area(1)" in by_id["nb90_circle"].outputs[0].traceback[1]
+    assert by_id["nb90_pick"].outputs[0].text.startswith("All checks passed")
+    assert by_id["nb90_pick"].source.endswith("# (hidden checks ran here; they are not shown)")
+
+
+# -- sandbox pieces -----------------------------------------------------------------------------
+def test_copy_tree_skips_symlinks_and_special_files(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "sub" / "b.txt").write_text("b")
+    (src / "link").symlink_to("/etc/passwd")
+    (src / "dirlink").symlink_to(tmp_path)
+    os.mkfifo(src / "fifo")
+    dest.mkdir()
+    skipped = []
+    sandbox._copy_tree(src, dest, skipped)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["a.txt", "sub", "sub/b.txt"]
+    assert sorted(skipped) == ["dirlink (symlink)", "fifo (not a regular file)", "link (symlink: not followed)"]
+
+
+def test_kernel_env_is_clean(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    box = sandbox.Box(tmp_path, 1234, 1234, tmp_path / "log")
+    env = sandbox.kernel_env(box, Path("/data"), 1)
+    assert "GITHUB_TOKEN" not in env and env["HOME"] == str(tmp_path) and env["DP100_DATA"] == "/data"
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert env["USER"] == env["LOGNAME"] == "student"  # getpass.getuser() (MLflow) without a passwd entry
+
+
+def test_isolation_plan_hides_course_and_exposes_the_interpreter(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    hide, expose = isolation_plan(course, tmp_path / "priv", tmp_path / "subs", tmp_path / "out", ROOT / "data")
+    assert hide[:4] == [p.resolve() for p in (course, tmp_path / "priv", tmp_path / "subs", tmp_path / "out")]
+    assert Path(sys.prefix).resolve() in expose and (ROOT / "data").resolve() in expose
+    for path in expose:  # anything on the way to a needed path that others cannot traverse is replaced
+        blocked = [p for p in path.parents if p != Path("/") and not os.stat(p).st_mode & 0o001]
+        assert all(any(b == h for h in hide) for b in blocked[-1:]), (path, blocked)
+
+
+def test_world_reachable_and_protect(tmp_path):
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        d = base / "source"
+        d.mkdir()
+        os.chmod(d, 0o755)
+        assert sandbox.world_reachable(d)
+        assert not sandbox.world_reachable(tmp_path / "nope")
+        assert sandbox.protect_by_permissions([d, base / "missing"]) == [f"chmod o-rwx {d}"]
+        assert not sandbox.world_reachable(d)
+        assert sandbox.protect_by_permissions([d]) == []
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
+def test_launcher_drops_privileges_limits_memory_and_hides():
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        secret = base / "course"
+        secret.mkdir()
+        (secret / "hidden.txt").write_text("top secret")
+        work = base / "work"
+        work.mkdir()
+        os.chown(work, 4242, 4242)
+        hide, expose = isolation_plan(secret, base / "priv", base / "subs", base / "out", None)
+        code = ("import os, resource\n"
+                "print(os.getuid(), os.getgid(), os.getgroups())\n"
+                "print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)\n"
+                f"print(os.listdir({str(secret)!r}))\n"
+                "try:\n    bytearray(2 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')\n")
+        log = base / "log"
+        cmd = [sys.executable, str(ROOT / "autograder" / "launcher.py"), "--workdir", str(work),
+               "--uid", "4242", "--gid", "4242", "--memory-mb", "512", "--log", str(log)]
+        for h in hide:
+            cmd += ["--hide", str(h)]
+        for e in expose:
+            cmd += ["--expose", str(e)]
+        subprocess.run(cmd + ["--", sys.executable, "-c", code], timeout=60)
+        lines = log.read_text().splitlines()
+        assert lines[0].startswith("[launcher] mount namespace: hid"), lines
+        assert lines[1:] == ["4242 4242 []", "512", "[]", "MemoryError"]
+    finally:
+        shutil.rmtree(base)
+
+
+# -- command line -------------------------------------------------------------------------------
+def test_cli_contract_options():
+    p = parser()
+    args = p.parse_args(["grade", "S", "--assignment", "01-x", "--out", "O", "--jobs", "3", "--cell-timeout", "5",
+                         "--notebook-timeout", "60", "--memory", "2048"])
+    assert (args.command, str(args.submissions), args.assignment, str(args.out), args.jobs, args.cell_timeout,
+            args.notebook_timeout, args.memory) == ("grade", "S", "01-x", "O", 3, 5, 60, 2048)
+    one = p.parse_args(["grade-one", "nb.ipynb", "--assignment", "01-x", "--out", "O"])
+    assert (one.command, str(one.path)) == ("grade-one", "nb.ipynb")
+    assert p.parse_args(["grade", "S", "--assignment", "a", "--out", "O"]).jobs == (os.cpu_count() or 1)
