@@ -1,4 +1,4 @@
-"""Batch inference with the ParallelRunStep contract, and published pipeline endpoints with versions.
+"""Batch inference with the ParallelRunStep contract (the pipelines that run it: :mod:`dp100.pipeline`).
 
 LOCAL TEACHING EQUIVALENT OF AZURE ML ``ParallelRunStep`` (SDK v1), ``parallel_run_function`` and
 batch endpoints (SDK v2), NOT AZURE. What Azure does on a compute cluster, this module does with
@@ -15,12 +15,14 @@ worker processes on your machine, keeping the contract of the entry script:
   (``-1``: never) the run stops with a :class:`BatchRunError` naming them; rows already appended
   stay in the output file.
 
-Pipelines: :class:`Pipeline` holds one :class:`ParallelRunStep` whose input may be a
-:class:`PipelineParameter` (the dataset as a runtime parameter). ``submit`` returns a
-:class:`PipelineRun` (``wait_for_completion(show_output=True)`` streams the log,
-``get_status()`` only returns the status). ``publish`` gives a :class:`PublishedPipeline`;
-a :class:`PipelineEndpoint` holds several published pipelines as versions "1", "2", ... with a
-default version, and ``submit(..., pipeline_version=...)`` calls a given one.
+This module is only the batch runner: :class:`ParallelRunConfig`, :class:`ParallelRunStep`,
+:func:`run_parallel` and the course's reference entry script. Pipelines live in
+:mod:`dp100.pipeline`: ``dp100.pipeline.Pipeline(ws, steps=[parallel_run_step])`` takes a
+``ParallelRunStep`` beside script steps (its input may be a
+``dp100.pipeline.PipelineParameter``, the dataset as a runtime parameter), runs it as a child run
+of the pipeline run and streams its log in ``wait_for_completion(show_output=True)``;
+``Pipeline.publish``, ``PublishedPipeline`` and ``PipelineEndpoint`` (versions and a default) are
+there too.
 """
 from __future__ import annotations
 
@@ -28,13 +30,10 @@ import ast
 import concurrent.futures
 import datetime as _dt
 import importlib.util
-import json
 import multiprocessing
 import os
-import threading
 import time
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -249,24 +248,19 @@ def _input_files(inputs: Any) -> list[Path]:
     return [f.resolve() for f in files]
 
 
-class PipelineParameter:
-    """``PipelineParameter(name, default_value)``: a value (here, the input data) set at submit time."""
-
-    def __init__(self, name: str, default_value: Any):
-        if not name or not str(name).replace("_", "").isalnum():
-            raise BatchConfigError(f"pipeline parameter name {name!r}: use letters, digits and underscores")
-        self.name = name
-        self.default_value = default_value
-
-    def __repr__(self) -> str:
-        return f"PipelineParameter(name={self.name!r})"
-
-
 class ParallelRunStep:
-    """``ParallelRunStep(name, parallel_run_config, inputs=[...], output=...)``: one batch step."""
+    """``ParallelRunStep(name, parallel_run_config, inputs=[...], output=...)``: one batch step.
+
+    In a pipeline (``dp100.pipeline.Pipeline(ws, steps=[step])``) the input may be a dataset, a
+    folder, a list of files, a ``dp100.pipeline.PipelineParameter`` (set at submit time) or a
+    ``PipelineData`` another step writes; ``output`` a folder name or a ``PipelineData`` later steps
+    read. ``step.run()`` scores at once, outside any pipeline.
+    """
 
     def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
-                 output: str | os.PathLike = "batch-output", allow_reuse: bool = False):
+                 output: Any = "batch-output", allow_reuse: bool = False, **_: Any):
+        if not isinstance(name, str) or not name.strip():
+            raise BatchConfigError(f"step name {name!r}: give the step a name")
         if not isinstance(parallel_run_config, ParallelRunConfig):
             raise BatchConfigError("parallel_run_config must be a ParallelRunConfig")
         if not isinstance(inputs, list) or len(inputs) != 1:
@@ -274,17 +268,27 @@ class ParallelRunStep:
         self.name = name
         self.parallel_run_config = parallel_run_config
         self.inputs = inputs
-        self.output = Path(output)
+        self.output = output if hasattr(output, "_pipeline_data") else Path(output)
         self.allow_reuse = allow_reuse
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The PipelineData this step writes (for the pipeline's wiring): its output, if one."""
+        return [self.output] if hasattr(self.output, "_pipeline_data") else []
 
     def run(self, inputs: Any = None, output_dir: str | os.PathLike | None = None, show_progress: bool = True,
             log=None) -> BatchResult:
         """Score every input file now; return the :class:`BatchResult` (raise BatchRunError on failure)."""
         source = inputs if inputs is not None else self.inputs[0]
-        if isinstance(source, PipelineParameter):
+        if hasattr(source, "default_value"):   # a dp100.pipeline.PipelineParameter: its default
             source = source.default_value
+        if output_dir is None and not isinstance(self.output, Path):
+            raise BatchConfigError(f"step {self.name!r}: its output is a PipelineData; give output_dir to run it alone")
         return run_parallel(self.parallel_run_config, _input_files(source), output_dir or self.output,
                             show_progress=show_progress, log=log, desc=self.name)
+
+    def __repr__(self) -> str:
+        return f"ParallelRunStep(name={self.name!r}, entry_script={self.parallel_run_config.entry_script!r})"
 
 
 def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], output_dir: str | os.PathLike,
@@ -378,217 +382,6 @@ def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], 
     say(f"{desc}: finished in {result.seconds:.1f} s: {kept}{skipped}")
     log_handle.close()
     return result
-
-
-# --------------------------------------------------------------------------------------------
-# Pipelines, runs, published pipelines and pipeline endpoints
-# --------------------------------------------------------------------------------------------
-def _resolve_parameters(step: ParallelRunStep, pipeline_parameters: dict[str, Any] | None) -> Any:
-    given = dict(pipeline_parameters or {})
-    source = step.inputs[0]
-    if isinstance(source, PipelineParameter):
-        value = given.pop(source.name, source.default_value)
-    else:
-        value = source
-    if given:
-        known = [source.name] if isinstance(source, PipelineParameter) else []
-        raise BatchConfigError(f"unknown pipeline parameter(s) {sorted(given)}; this pipeline has {known}")
-    return value
-
-
-class PipelineRun:
-    """A submitted pipeline run. It runs in the background; ``wait_for_completion`` streams its log."""
-
-    def __init__(self, pipeline: "Pipeline", experiment_name: str, pipeline_parameters: dict[str, Any] | None,
-                 version: str | None = None):
-        self.id = f"{experiment_name}_{uuid.uuid4().hex[:8]}"
-        self.experiment_name = experiment_name
-        self.pipeline = pipeline
-        self.pipeline_version = version
-        self.inputs = _input_files(_resolve_parameters(pipeline.step, pipeline_parameters))
-        self.output_dir = pipeline.workspace.root / "pipeline-runs" / self.id
-        self.result: BatchResult | None = None
-        self.error: str | None = None
-        self._lines: list[str] = []
-        self._status = "Running"
-        self._thread = threading.Thread(target=self._work, name=self.id, daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        try:
-            self.result = run_parallel(self.pipeline.step.parallel_run_config, self.inputs, self.output_dir,
-                                       show_progress=False, log=self._lines.append, desc=self.pipeline.step.name)
-            self._status = "Finished"
-        except BatchRunError as exc:
-            self.result, self.error, self._status = exc.result, str(exc), "Failed"
-        except Exception as exc:
-            self.error, self._status = f"{type(exc).__name__}: {exc}", "Failed"
-            self._lines.append(self.error)
-
-    def get_status(self) -> str:
-        """The status now ("Running", "Finished", "Failed"); prints nothing, waits for nothing."""
-        return self._status
-
-    def wait_for_completion(self, show_output: bool = True, raise_on_error: bool = True) -> str:
-        """Block until the run ends, printing each log line as it is written (``show_output``)."""
-        shown = 0
-        while True:
-            alive = self._thread.is_alive()
-            while shown < len(self._lines):
-                if show_output:
-                    print(self._lines[shown], flush=True)
-                shown += 1
-            if not alive:
-                break
-            time.sleep(0.05)
-        if self._status == "Failed" and raise_on_error:
-            raise BatchRunError(f"pipeline run {self.id} failed: {self.error}", self.result)
-        return self._status
-
-    @property
-    def output_file(self) -> Path | None:
-        return self.result.output_file if self.result else None
-
-    def __repr__(self) -> str:
-        version = f", pipeline_version={self.pipeline_version!r}" if self.pipeline_version else ""
-        return f"PipelineRun(id={self.id!r}, status={self._status!r}{version})"
-
-
-class Pipeline:
-    """``Pipeline(workspace, steps=[parallel_run_step])`` (one batch step)."""
-
-    def __init__(self, workspace: Any, steps: list[ParallelRunStep]):
-        if not isinstance(steps, list) or len(steps) != 1 or not isinstance(steps[0], ParallelRunStep):
-            raise BatchConfigError("steps must be a list with one ParallelRunStep")
-        self.workspace = workspace
-        self.step = steps[0]
-
-    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None) -> PipelineRun:
-        return PipelineRun(self, experiment_name, pipeline_parameters)
-
-    def publish(self, name: str, description: str = "", version: str = "1.0") -> "PublishedPipeline":
-        return PublishedPipeline(self, name, description, version)
-
-
-class PublishedPipeline:
-    """A published pipeline: a frozen copy with an id that can be called (``submit``) again and again."""
-
-    def __init__(self, pipeline: Pipeline, name: str, description: str, version: str):
-        if not name:
-            raise BatchConfigError("a published pipeline needs a name")
-        self.pipeline = pipeline
-        self.name = name
-        self.description = description
-        self.version = version
-        self.id = uuid.uuid4().hex
-
-    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None) -> PipelineRun:
-        return self.pipeline.submit(experiment_name, pipeline_parameters)
-
-    def __repr__(self) -> str:
-        return f"PublishedPipeline(name={self.name!r}, version={self.version!r}, id={self.id[:8]}...)"
-
-
-class PipelineEndpoint:
-    """One endpoint, several published pipelines as versions "1", "2", ...; callers pick a version
-    or get the default. ``PipelineEndpoint.publish(ws, name, pipeline, description)`` creates it."""
-
-    _REGISTRY: dict[tuple[str, str], "PipelineEndpoint"] = {}
-
-    def __init__(self, workspace: Any, name: str, description: str = ""):
-        self.workspace = workspace
-        self.name = name
-        self.description = description
-        self.id = uuid.uuid4().hex
-        self._versions: dict[str, PublishedPipeline] = {}
-        self.default_version: str | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """The REST address Azure would give (shown for reference; locally, call ``submit``)."""
-        return (f"https://<region>.api.azureml.ms/pipelines/v1.0/subscriptions/{self.workspace.subscription_id}"
-                f"/resourceGroups/{self.workspace.resource_group}/providers/Microsoft.MachineLearningServices"
-                f"/workspaces/{self.workspace.name}/PipelineRuns/PipelineEndpointSubmit/Id/{self.id}")
-
-    @classmethod
-    def publish(cls, workspace: Any, name: str, pipeline: PublishedPipeline, description: str = "") -> "PipelineEndpoint":
-        key = (str(workspace.root), name)
-        registry_file = Path(workspace.root) / "pipeline_endpoints.json"
-        published = json.loads(registry_file.read_text()) if registry_file.exists() else {}
-        if key in cls._REGISTRY and name not in published:
-            del cls._REGISTRY[key]   # the workspace folder was recreated: forget the old endpoint
-        if key in cls._REGISTRY:
-            raise BatchConfigError(f"pipeline endpoint {name!r} already exists: use "
-                                   "PipelineEndpoint.get(ws, name).add_default(pipeline) to add a version")
-        ep = cls(workspace, name, description)
-        ep.add_default(pipeline)
-        cls._REGISTRY[key] = ep
-        ep._save()
-        return ep
-
-    @classmethod
-    def get(cls, workspace: Any, name: str) -> "PipelineEndpoint":
-        key = (str(workspace.root), name)
-        if key not in cls._REGISTRY:
-            known = sorted(n for root, n in cls._REGISTRY if root == str(workspace.root))
-            raise BatchConfigError(f"no pipeline endpoint {name!r} in workspace {workspace.name!r}; known: {known}")
-        return cls._REGISTRY[key]
-
-    def add(self, pipeline: PublishedPipeline) -> str:
-        """Add ``pipeline`` as the next version (the default does not change); return the version."""
-        if not isinstance(pipeline, PublishedPipeline):
-            raise BatchConfigError("add: give a PublishedPipeline (pipeline.publish(...) returns one)")
-        version = str(len(self._versions) + 1)
-        self._versions[version] = pipeline
-        self._save()
-        return version
-
-    def add_default(self, pipeline: PublishedPipeline) -> str:
-        """Add ``pipeline`` as the next version and make it the default."""
-        version = self.add(pipeline)
-        self.default_version = version
-        self._save()
-        return version
-
-    def set_default_version(self, version: str | int) -> None:
-        self.default_version = self._check_version(version)
-        self._save()
-
-    def list_versions(self) -> list[str]:
-        return list(self._versions)
-
-    def _check_version(self, version: str | int | None) -> str:
-        version = self.default_version if version is None else str(version)
-        if version not in self._versions:
-            raise BatchConfigError(f"pipeline endpoint {self.name!r} has no version {version!r}; "
-                                   f"versions: {self.list_versions()}, default {self.default_version!r}")
-        return version
-
-    def get_pipeline(self, version: str | int | None = None) -> PublishedPipeline:
-        return self._versions[self._check_version(version)]
-
-    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
-               pipeline_version: str | int | None = None) -> PipelineRun:
-        """Run the default version, or ``pipeline_version``, with optional runtime parameters."""
-        version = self._check_version(pipeline_version)
-        published = self._versions[version]
-        return PipelineRun(published.pipeline, experiment_name, pipeline_parameters, version=version)
-
-    def _save(self) -> None:
-        folder = Path(self.workspace.root)
-        registry_file = folder / "pipeline_endpoints.json"
-        registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
-        registry[self.name] = {
-            "id": self.id, "description": self.description, "default_version": self.default_version,
-            "versions": {v: {"name": p.name, "version": p.version, "published_pipeline_id": p.id,
-                             "step": p.pipeline.step.name,
-                             "parallel_run_config": p.pipeline.step.parallel_run_config.to_dict()}
-                         for v, p in self._versions.items()}}
-        registry_file.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
-
-    def __repr__(self) -> str:
-        return (f"PipelineEndpoint(name={self.name!r}, versions={self.list_versions()}, "
-                f"default_version={self.default_version!r})")
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,32 +18,51 @@ Azure ML (SDK v1)                               here
 ``PythonScriptStep(name, source_directory,``    a script run, child of the pipeline run
 ``    script_name, inputs, outputs, runconfig,``
 ``    arguments)``
+``ParallelRunStep(name, parallel_run_config,``  ``dp100.batch.run_parallel`` (worker processes),
+``    inputs, output)``                           a child run of the pipeline run
+``PipelineParameter(name, default_value)``      a value (here: a step's input data) set at submit
 ``Pipeline(workspace, steps)``                  steps ordered by the data they pass
-``experiment.submit(pipeline)``                 a ``PipelineRun``; ``get_steps()``,
-                                                ``find_step_run(name)``
+``experiment.submit(pipeline,``                 a ``PipelineRun``; ``get_steps()``,
+``    pipeline_parameters={...})``              ``find_step_run(name)``; also ``pipeline.submit``
+``pipeline.publish(name, description,``         a ``PublishedPipeline`` (frozen, callable again)
+``    version)``
+``PipelineEndpoint.publish(ws, name,``          one endpoint, published pipelines as versions
+``    pipeline)``, ``add_default``,             "1", "2", ... with a default; recorded in
+``    submit(..., pipeline_version=...)``       ``<workspace>/pipeline_endpoints.json``
 ==============================================  ==================================================
+
+Following a run: ``pipeline_run.wait_for_completion(show_output=True)`` blocks and streams every
+step's log as it is written (a ``ParallelRunStep``'s log too); ``pipeline_run.get_status()`` only
+returns the status (Running, Completed, Failed), printing nothing. A ``ParallelRunStep``'s
+:class:`dp100.batch.BatchResult` is ``pipeline_run.results[step name]`` (``pipeline_run.result``
+when the pipeline has one such step).
 
 A step that fails stops the steps after it (they stay NotStarted); the pipeline run fails and its
 error names the step. Differences from Azure: steps run one at a time (Azure runs independent steps
-in parallel), and ``allow_reuse`` is accepted but every step runs every time.
+in parallel), ``allow_reuse`` is accepted but every step runs every time, a published pipeline and
+an endpoint live as long as the Python process (the JSON file only records them), and a running
+``ParallelRunStep`` is not stopped by ``cancel()`` (the steps after it are).
 """
 from __future__ import annotations
 
 import json
 import re
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+from dp100.batch import BatchResult, BatchRunError, ParallelRunStep, _input_files, run_parallel
 from dp100.runs import (DEFAULT_MAX_RUN_SECONDS, STD_LOG, DatasetConsumptionConfig, Experiment,
                         Run, RunConfigError, RunConfiguration, RunFailedError, ScriptRunConfig, _check_deadline,
                         _client, _LOCK, _ScriptJob)
 from dp100.workspace import Datastore, Workspace
 
-__all__ = ["RunConfiguration", "PipelineData", "PythonScriptStep", "Pipeline", "PipelineRun",
-           "PipelineError", "StepRun"]
+__all__ = ["RunConfiguration", "PipelineData", "PipelineParameter", "PythonScriptStep", "ParallelRunStep",
+           "Pipeline", "PipelineRun", "PipelineError", "StepRun", "PublishedPipeline", "PipelineEndpoint"]
 
 
 class PipelineError(RunConfigError):
@@ -78,6 +97,29 @@ class PipelineData:
     def __repr__(self) -> str:
         store = self.datastore.name if self.datastore else "(default datastore)"
         return f"PipelineData(name={self.name!r}, datastore={store!r})"
+
+
+class PipelineParameter:
+    """``PipelineParameter(name, default_value)``: a value set when the pipeline is submitted
+    (``pipeline_parameters={name: value}``); here, the input data of a ``ParallelRunStep``."""
+
+    def __init__(self, name: str, default_value: Any):
+        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+            raise PipelineError(f"pipeline parameter name {name!r}: use letters, digits and underscores")
+        self.name = name
+        self.default_value = default_value
+
+    def __repr__(self) -> str:
+        return f"PipelineParameter(name={self.name!r})"
+
+
+def _label(value: Any) -> str:
+    """A short text for a parameter value (recorded as a tag)."""
+    name = getattr(value, "name", None)
+    if isinstance(name, str) and name:
+        return f"{type(value).__name__}({name!r})"
+    text = str(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class PythonScriptStep:
@@ -124,17 +166,25 @@ class PythonScriptStep:
         return f"PythonScriptStep(name={self.name!r}, script_name={self.script_name!r})"
 
 
+Step = PythonScriptStep | ParallelRunStep
+
+
 class Pipeline:
-    """``Pipeline(workspace, steps)``. Checks the wiring at once; runs with ``experiment.submit``."""
+    """``Pipeline(workspace, steps)``: PythonScriptSteps and ParallelRunSteps. Checks
+    the wiring at once; runs with ``experiment.submit(pipeline)`` or ``pipeline.submit(name)``."""
+
+    _takes_pipeline_parameters = True
 
     def __init__(self, workspace: Workspace, steps: Any, description: str | None = None, **_: Any):
         if not isinstance(workspace, Workspace):
             raise PipelineError(f"Pipeline(workspace, steps): workspace must be a Workspace, got {type(workspace).__name__}")
         if not isinstance(steps, (list, tuple)) or not steps:
-            raise PipelineError("Pipeline(workspace, steps): steps must be a non-empty list of PythonScriptStep")
+            raise PipelineError("Pipeline(workspace, steps): steps must be a non-empty list of "
+                                "PythonScriptStep / ParallelRunStep")
         for i, s in enumerate(steps):
-            if not isinstance(s, PythonScriptStep):
-                raise PipelineError(f"Pipeline: steps[{i}] is a {type(s).__name__}, not a PythonScriptStep")
+            if not isinstance(s, (PythonScriptStep, ParallelRunStep)):
+                raise PipelineError(f"Pipeline: steps[{i}] is a {type(s).__name__}, not a PythonScriptStep "
+                                    "or ParallelRunStep")
         names = [s.name for s in steps]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -144,8 +194,8 @@ class Pipeline:
         self.steps = self._order(list(steps))
 
     @staticmethod
-    def _order(steps: list[PythonScriptStep]) -> list[PythonScriptStep]:
-        producer: dict[str, PythonScriptStep] = {}
+    def _order(steps: list[Step]) -> list[Step]:
+        producer: dict[str, Step] = {}
         for s in steps:
             for d in s.outputs:
                 if d.name in producer:
@@ -163,7 +213,7 @@ class Pipeline:
                     if producer[d.name] is s:
                         raise PipelineError(f"step {s.name!r} has PipelineData {d.name!r} as input and output")
                     needs[s.name].add(producer[d.name].name)
-        ordered: list[PythonScriptStep] = []
+        ordered: list[Step] = []
         remaining = list(steps)
         while remaining:   # data dependencies first; the list order otherwise
             ready = [s for s in remaining if needs[s.name] <= {o.name for o in ordered}]
@@ -177,16 +227,50 @@ class Pipeline:
         """Problems found (the constructor already raised on any): an empty list."""
         return []
 
-    def submit(self, experiment_name: str, **kwargs: Any) -> "PipelineRun":
-        return Experiment(self.workspace, experiment_name).submit(self, **kwargs)
+    @property
+    def parameters(self) -> dict[str, PipelineParameter]:
+        """The pipeline's parameters by name (the inputs of its steps that are PipelineParameters)."""
+        return {p.name: p for s in self.steps for p in s.inputs if isinstance(p, PipelineParameter)}
 
-    def _submit(self, experiment: Experiment, tags: dict[str, str] | None) -> "PipelineRun":
+    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
+               **kwargs: Any) -> "PipelineRun":
+        """``Experiment(ws, experiment_name).submit(pipeline, pipeline_parameters=...)`` in one call."""
+        return Experiment(self.workspace, experiment_name).submit(
+            self, pipeline_parameters=dict(pipeline_parameters or {}), **kwargs)
+
+    def publish(self, name: str, description: str = "", version: str = "1.0", **_: Any) -> "PublishedPipeline":
+        """Publish the pipeline (``PublishedPipeline``); ``PipelineEndpoint`` gives it versions."""
+        return PublishedPipeline(self, name, description, version)
+
+    def _resolve(self, pipeline_parameters: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, list[Path]]]:
+        """The parameters' values (given or default) and the input files of each ParallelRunStep."""
+        known = self.parameters
+        given = dict(pipeline_parameters or {})
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise PipelineError(f"unknown pipeline parameter(s) {unknown}; this pipeline has {sorted(known)}")
+        values = {n: given.get(n, p.default_value) for n, p in known.items()}
+        files: dict[str, list[Path]] = {}
+        for s in self.steps:
+            if isinstance(s, ParallelRunStep) and not isinstance(s.inputs[0], PipelineData):
+                source = s.inputs[0]
+                files[s.name] = _input_files(values[source.name] if isinstance(source, PipelineParameter) else source)
+        return values, files
+
+    def _submit(self, experiment: Experiment, tags: dict[str, str] | None,
+                pipeline_parameters: dict[str, Any] | None = None,
+                pipeline_version: str | None = None) -> "PipelineRun":
         if experiment.workspace.root != self.workspace.root:
             raise PipelineError("the pipeline and the experiment belong to different workspaces")
+        values, files = self._resolve(pipeline_parameters)   # a wrong parameter or input fails here
+        extra = {"azureml.pipelineParameters": json.dumps({n: _label(v) for n, v in values.items()})} if values else {}
+        if pipeline_version is not None:
+            extra["azureml.pipelineVersion"] = pipeline_version
         parent = Run._create(experiment, {"azureml.runType": "azureml.PipelineRun",
                                           "azureml.steps": json.dumps([s.name for s in self.steps]),
-                                          **(tags or {})}, f"pipeline_{int(time.time())}")
-        run = PipelineRun(experiment, parent.id, self)
+                                          **extra, **(tags or {})}, f"pipeline_{int(time.time())}")
+        run = PipelineRun(experiment, parent.id, self, pipeline_version=pipeline_version)
+        run._batch_files = files
         run._thread = threading.Thread(target=run._execute, daemon=True, name=f"dp100-pipeline-{parent.id[:8]}")
         run._thread.start()
         return run
@@ -210,14 +294,105 @@ class StepRun(Run):
         return f"StepRun(Step: {self.step_name}, Id: {self.id}, Status: {self.get_status()})"
 
 
-class PipelineRun(Run):
-    """The run of a pipeline: a parent MLflow run whose steps are child runs."""
+class _ParallelJob:
+    """A ``ParallelRunStep`` run by ``dp100.batch.run_parallel`` in the pipeline's thread, recorded as
+    a child run; its log lines are kept for ``stream`` (the same interface as a script job's)."""
 
-    def __init__(self, experiment: Experiment, run_id: str, pipeline: Pipeline):
+    def __init__(self, pipeline_run: "PipelineRun", step: ParallelRunStep):
+        self.step = step
+        self.experiment = pipeline_run.experiment
+        config = step.parallel_run_config
+        self.run = Run._create(self.experiment, {
+            "azureml.runType": "azureml.StepRun", "azureml.stepName": step.name,
+            "azureml.stepType": "ParallelRunStep", "azureml.computeTarget": "local",
+            "azureml.parallelRunConfig": json.dumps(config.to_dict()),
+            "mlflow.source.name": Path(config.entry_script).name}, step.name, parent_id=pipeline_run.id)
+        self.run_id = self.run.id
+        self.lines: list[str] = []
+        self.lines_lock = threading.Lock()
+        self.done = threading.Event()
+        self.reason: str | None = None
+        self.result: BatchResult | None = None
+
+    def _say(self, line: str) -> None:
+        with self.lines_lock:
+            self.lines.append(line + "\n")
+
+    def execute(self, files: list[Path], output_dir: Path) -> None:
+        try:
+            self.result = run_parallel(self.step.parallel_run_config, files, output_dir, show_progress=False,
+                                       log=self._say, desc=self.step.name)
+        except BatchRunError as exc:
+            self.result, self.reason = exc.result, str(exc)
+        except Exception as exc:
+            self.reason = f"{type(exc).__name__}: {exc}"
+            self._say(self.reason)
+        finally:
+            self._record()
+
+    def _record(self) -> None:
+        client = _client(self.experiment.workspace)
+        try:
+            with _LOCK:
+                if self.result is not None:
+                    r = self.result
+                    for name, value in (("rows", r.rows), ("files_scored", len(r.files_scored)),
+                                        ("files_failed", len(r.failed_files)), ("seconds", r.seconds)):
+                        client.log_metric(self.run_id, name, float(value))
+                    if r.output_file is not None:
+                        client.set_tag(self.run_id, "azureml.outputFile", str(r.output_file))
+                with tempfile.TemporaryDirectory() as tmp:
+                    log = Path(tmp) / Path(STD_LOG).name
+                    with self.lines_lock:
+                        log.write_text("".join(self.lines))
+                    client.log_artifact(self.run_id, str(log), str(Path(STD_LOG).parent))
+                if self.reason is not None:
+                    client.set_tag(self.run_id, "azureml.error", self.reason[:5000])
+                    client.set_tag(self.run_id, "azureml.logTail", "".join(self.lines[-30:])[-4000:])
+        finally:
+            with _LOCK:
+                client.set_terminated(self.run_id, "FAILED" if self.reason is not None else "FINISHED")
+            self.done.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    def cancel(self) -> None:
+        """A running batch step is not stopped (its worker processes finish their mini-batches)."""
+
+    def stream(self, out: Any, deadline: float | None, run: Any) -> None:
+        shown = 0
+        while True:
+            finished = self.done.wait(0.05)
+            if out is not None:
+                with self.lines_lock:
+                    new = self.lines[shown:]
+                shown += len(new)
+                if new:
+                    out.write("".join(new))
+                    out.flush()
+            if finished:
+                return
+            _check_deadline(deadline, run)
+
+
+class PipelineRun(Run):
+    """The run of a pipeline: a parent MLflow run whose steps are child runs.
+
+    ``get_status()`` returns the status and prints nothing; ``wait_for_completion(show_output=True)``
+    streams the steps' logs. ``results[step name]``: a ParallelRunStep's ``BatchResult``
+    (``result``: that of the pipeline's one ParallelRunStep); ``pipeline_version``: the endpoint
+    version that was called (None when the pipeline was submitted directly).
+    """
+
+    def __init__(self, experiment: Experiment, run_id: str, pipeline: Pipeline, pipeline_version: str | None = None):
         super().__init__(experiment, run_id)
         self.pipeline = pipeline
+        self.pipeline_version = pipeline_version
+        self.results: dict[str, BatchResult] = {}
+        self._batch_files: dict[str, list[Path]] = {}
         self.step_status: dict[str, str] = {s.name: "NotStarted" for s in pipeline.steps}
-        self._jobs: list[tuple[str, _ScriptJob]] = []
+        self._jobs: list[tuple[str, Any]] = []
         self._jobs_lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -242,6 +417,11 @@ class PipelineRun(Run):
                     self.step_status[step.name] = "Failed"
                     continue
                 self.step_status[step.name] = "Running"
+                if isinstance(step, ParallelRunStep):
+                    reason = self._run_parallel_step(step)
+                    if reason is not None:
+                        failed, error = step.name, f"step {step.name!r} failed: {reason}"
+                    continue
                 job = _ScriptJob.start(self.experiment, step.config, parent_id=self.id, name=step.name,
                                        resolve=lambda d: str(d._folder(ws, self.id)), extra_inputs=step.inputs,
                                        extra_tags={"azureml.runType": "azureml.StepRun",
@@ -275,7 +455,36 @@ class PipelineRun(Run):
                     client.set_terminated(self.id, "FAILED" if failed is not None else "FINISHED")
                 self._done.set()
 
+    def _run_parallel_step(self, step: ParallelRunStep) -> str | None:
+        ws = self.experiment.workspace
+        source = step.inputs[0]
+        files = (self._batch_files[step.name] if not isinstance(source, PipelineData)
+                 else _input_files(source._folder(ws, self.id)))
+        output_dir = (step.output._folder(ws, self.id) if isinstance(step.output, PipelineData)
+                      else ws.get_default_datastore().resolve(f"azureml/{self.id}/{step.output.name}"))
+        job = _ParallelJob(self, step)
+        with self._jobs_lock:
+            self._jobs.append((step.name, job))
+        job.execute(files, output_dir)
+        if job.result is not None:
+            self.results[step.name] = job.result
+        self.step_status[step.name] = "Failed" if job.reason is not None else "Completed"
+        return job.reason
+
     # -- what a learner calls ------------------------------------------------------------------
+    @property
+    def result(self) -> BatchResult | None:
+        """The ``BatchResult`` of the pipeline's ParallelRunStep (None until it ran)."""
+        names = [s.name for s in self.pipeline.steps if isinstance(s, ParallelRunStep)]
+        if len(names) != 1:
+            raise PipelineError(f"this pipeline has {len(names)} ParallelRunSteps {names}: use results[step name]")
+        return self.results.get(names[0])
+
+    @property
+    def output_file(self) -> Path | None:
+        """The append_row output file of the pipeline's ParallelRunStep."""
+        return self.result.output_file if self.result is not None else None
+
     def get_steps(self) -> list[StepRun]:
         """The step runs started so far, in the order they ran."""
         with self._jobs_lock:
@@ -351,4 +560,144 @@ class PipelineRun(Run):
         return details
 
     def __repr__(self) -> str:
-        return f"PipelineRun(Experiment: {self.experiment.name}, Id: {self.id}, Status: {self.get_status()})"
+        version = f", Pipeline version: {self.pipeline_version}" if self.pipeline_version else ""
+        return f"PipelineRun(Experiment: {self.experiment.name}, Id: {self.id}, Status: {self.get_status()}{version})"
+
+
+# --------------------------------------------------------------------------------------------
+# Published pipelines and pipeline endpoints
+# --------------------------------------------------------------------------------------------
+class PublishedPipeline:
+    """``pipeline.publish(name, description, version)``: a frozen pipeline with an id, callable
+    (``submit``) again and again; Azure gives it a REST endpoint."""
+
+    def __init__(self, pipeline: Pipeline, name: str, description: str, version: str):
+        if not isinstance(pipeline, Pipeline):
+            raise PipelineError("publish: give a Pipeline")
+        if not name:
+            raise PipelineError("a published pipeline needs a name")
+        self.pipeline = pipeline
+        self.name = name
+        self.description = description
+        self.version = version
+        self.id = uuid.uuid4().hex
+
+    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None) -> PipelineRun:
+        return self.pipeline.submit(experiment_name, pipeline_parameters=pipeline_parameters)
+
+    def _record(self) -> dict[str, Any]:
+        steps = []
+        for s in self.pipeline.steps:
+            if isinstance(s, ParallelRunStep):
+                steps.append({"name": s.name, "type": "ParallelRunStep",
+                              "parallel_run_config": s.parallel_run_config.to_dict()})
+            else:
+                steps.append({"name": s.name, "type": "PythonScriptStep", "script_name": s.script_name,
+                              "source_directory": str(s.source_directory)})
+        return {"name": self.name, "version": self.version, "published_pipeline_id": self.id,
+                "parameters": sorted(self.pipeline.parameters), "steps": steps}
+
+    def __repr__(self) -> str:
+        return f"PublishedPipeline(name={self.name!r}, version={self.version!r}, id={self.id[:8]}...)"
+
+
+class PipelineEndpoint:
+    """One endpoint, several published pipelines as versions "1", "2", ...; callers pick a version
+    or get the default. ``PipelineEndpoint.publish(ws, name, pipeline, description)`` creates it."""
+
+    _REGISTRY: dict[tuple[str, str], "PipelineEndpoint"] = {}
+
+    def __init__(self, workspace: Workspace, name: str, description: str = ""):
+        self.workspace = workspace
+        self.name = name
+        self.description = description
+        self.id = uuid.uuid4().hex
+        self._versions: dict[str, PublishedPipeline] = {}
+        self.default_version: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The REST address Azure would give (shown for reference; locally, call ``submit``)."""
+        return (f"https://<region>.api.azureml.ms/pipelines/v1.0/subscriptions/{self.workspace.subscription_id}"
+                f"/resourceGroups/{self.workspace.resource_group}/providers/Microsoft.MachineLearningServices"
+                f"/workspaces/{self.workspace.name}/PipelineRuns/PipelineEndpointSubmit/Id/{self.id}")
+
+    @classmethod
+    def publish(cls, workspace: Workspace, name: str, pipeline: PublishedPipeline,
+                description: str = "") -> "PipelineEndpoint":
+        key = (str(workspace.root), name)
+        registry_file = Path(workspace.root) / "pipeline_endpoints.json"
+        published = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+        if key in cls._REGISTRY and name not in published:
+            del cls._REGISTRY[key]   # the workspace folder was recreated: forget the old endpoint
+        if key in cls._REGISTRY:
+            raise PipelineError(f"pipeline endpoint {name!r} already exists: use "
+                                "PipelineEndpoint.get(ws, name).add_default(pipeline) to add a version")
+        ep = cls(workspace, name, description)
+        ep.add_default(pipeline)
+        cls._REGISTRY[key] = ep
+        ep._save()
+        return ep
+
+    @classmethod
+    def get(cls, workspace: Workspace, name: str) -> "PipelineEndpoint":
+        key = (str(workspace.root), name)
+        if key not in cls._REGISTRY:
+            known = sorted(n for root, n in cls._REGISTRY if root == str(workspace.root))
+            raise PipelineError(f"no pipeline endpoint {name!r} in workspace {workspace.name!r}; known: {known}")
+        return cls._REGISTRY[key]
+
+    def add(self, pipeline: PublishedPipeline) -> str:
+        """Add ``pipeline`` as the next version (the default does not change); return the version."""
+        if not isinstance(pipeline, PublishedPipeline):
+            raise PipelineError("add: give a PublishedPipeline (pipeline.publish(...) returns one)")
+        if pipeline.pipeline.workspace.root != self.workspace.root:
+            raise PipelineError("add: the pipeline belongs to another workspace")
+        version = str(len(self._versions) + 1)
+        self._versions[version] = pipeline
+        self._save()
+        return version
+
+    def add_default(self, pipeline: PublishedPipeline) -> str:
+        """Add ``pipeline`` as the next version and make it the default."""
+        version = self.add(pipeline)
+        self.default_version = version
+        self._save()
+        return version
+
+    def set_default_version(self, version: str | int) -> None:
+        self.default_version = self._check_version(version)
+        self._save()
+
+    def list_versions(self) -> list[str]:
+        return list(self._versions)
+
+    def _check_version(self, version: str | int | None) -> str:
+        version = self.default_version if version is None else str(version)
+        if version not in self._versions:
+            raise PipelineError(f"pipeline endpoint {self.name!r} has no version {version!r}; "
+                                f"versions: {self.list_versions()}, default {self.default_version!r}")
+        return version
+
+    def get_pipeline(self, version: str | int | None = None) -> PublishedPipeline:
+        return self._versions[self._check_version(version)]
+
+    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
+               pipeline_version: str | int | None = None) -> PipelineRun:
+        """Run the default version, or ``pipeline_version``, with optional runtime parameters."""
+        version = self._check_version(pipeline_version)
+        pipeline = self._versions[version].pipeline
+        return pipeline._submit(Experiment(self.workspace, experiment_name), None,
+                                pipeline_parameters=pipeline_parameters, pipeline_version=version)
+
+    def _save(self) -> None:
+        registry_file = Path(self.workspace.root) / "pipeline_endpoints.json"
+        registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+        registry[self.name] = {"id": self.id, "description": self.description,
+                               "default_version": self.default_version,
+                               "versions": {v: p._record() for v, p in self._versions.items()}}
+        registry_file.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+
+    def __repr__(self) -> str:
+        return (f"PipelineEndpoint(name={self.name!r}, versions={self.list_versions()}, "
+                f"default_version={self.default_version!r})")

@@ -330,11 +330,18 @@ class Experiment:
                     self.name, artifact_location=f"{self.workspace.artifact_location}/{self.name}")
         return self._id
 
-    def submit(self, config: Any, tags: dict[str, str] | None = None, **_: Any) -> "Run":
-        """Start a run of ``config`` (ScriptRunConfig, Estimator or Pipeline) and return at once."""
+    def submit(self, config: Any, tags: dict[str, str] | None = None,
+               pipeline_parameters: dict[str, Any] | None = None, **_: Any) -> "Run":
+        """Start a run of ``config`` (ScriptRunConfig, Estimator or Pipeline) and return at once.
+        ``pipeline_parameters`` (a Pipeline only): the values of its pipeline parameters, by name."""
         if not hasattr(config, "_submit"):
             raise RunConfigError(f"experiment.submit(config): config must be a ScriptRunConfig, Estimator "
                                  f"or Pipeline, got {type(config).__name__}")
+        if pipeline_parameters is not None:
+            if not getattr(config, "_takes_pipeline_parameters", False):
+                raise RunConfigError(f"experiment.submit: pipeline_parameters is for a Pipeline, not a "
+                                     f"{type(config).__name__}")
+            return config._submit(self, tags, pipeline_parameters=pipeline_parameters)
         return config._submit(self, tags)
 
     def start_logging(self, snapshot_directory: Any = None, outputs: Any = "./outputs",

@@ -1,4 +1,4 @@
-"""dp100.batch: the ParallelRunStep contract, failures and the error threshold, pipelines and endpoints."""
+"""dp100.batch: the ParallelRunStep contract, failures and the error threshold (pipelines: test_pipeline.py)."""
 import os
 import textwrap
 
@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from dp100 import batch
-from dp100.workspace import Dataset, Workspace
 
 SCRIPT = """
 import os
@@ -182,79 +181,3 @@ def test_init_failure_and_wrong_return_type(job):
     with pytest.raises(batch.BatchRunError, match="must return a pandas DataFrame or a list"):
         batch.run_parallel(job["config"](entry_script=str(returns_dict)), job["files"], job["tmp"] / "o2",
                            show_progress=False)
-
-
-# -- pipelines and endpoints --------------------------------------------------------------------
-@pytest.fixture()
-def workspace_job(job, tmp_path):
-    ws = Workspace.create("ws-batch-test", path=tmp_path / "ws")
-    store = ws.get_default_datastore()
-    store.upload_files(job["files"], relative_root=str(job["tmp"] / "data"), target_path="parts", show_progress=False)
-    all_parts = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in job["files"]])
-    first_two = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in job["files"][:2]])
-    return ws, all_parts.register(ws, "parts"), first_two.register(ws, "first-two")
-
-
-def test_pipeline_run_streams_logs_and_takes_a_runtime_dataset(job, workspace_job, capsys):
-    ws, all_parts, first_two = workspace_job
-    param = batch.PipelineParameter("batch_data", default_value=all_parts)
-    step = batch.ParallelRunStep("score-parts", job["config"](), inputs=[param])
-    pipeline = batch.Pipeline(ws, steps=[step])
-    run = pipeline.submit("exp")
-    assert run.get_status() in ("Running", "Finished")
-    capsys.readouterr()
-    assert run.wait_for_completion(show_output=True) == "Finished"
-    streamed = capsys.readouterr().out
-    assert "score-parts: 10 files" in streamed and "finished in" in streamed
-    assert run.get_status() == "Finished" and capsys.readouterr().out == "", "get_status prints nothing"
-    assert run.result.rows == 30
-    small = pipeline.submit("exp", pipeline_parameters={"batch_data": first_two})
-    small.wait_for_completion(show_output=False)
-    assert small.result.rows == 6
-    with pytest.raises(batch.BatchConfigError, match="unknown pipeline parameter"):
-        pipeline.submit("exp", pipeline_parameters={"data": first_two})
-
-
-def test_failed_pipeline_run(job, workspace_job):
-    ws, all_parts, _ = workspace_job
-    add_bad_files(job)
-    step = batch.ParallelRunStep("score", job["config"](), inputs=[job["tmp"] / "data"])
-    run = batch.Pipeline(ws, steps=[step]).submit("exp")
-    with pytest.raises(batch.BatchRunError, match="error_threshold=0 exceeded"):
-        run.wait_for_completion(show_output=False)
-    assert run.get_status() == "Failed"
-    assert run.wait_for_completion(show_output=False, raise_on_error=False) == "Failed"
-
-
-def test_pipeline_endpoint_versions(job, workspace_job):
-    ws, all_parts, first_two = workspace_job
-    param = batch.PipelineParameter("batch_data", default_value=all_parts)
-    v1 = batch.Pipeline(ws, [batch.ParallelRunStep("s", job["config"](), inputs=[param])]).publish("p", version="1.0")
-    lister = write(job["tmp"] / "lister.py", """
-        def init():
-            pass
-        def run(mini_batch):
-            return ["x"] * len(mini_batch)
-    """)
-    v2 = batch.Pipeline(ws, [batch.ParallelRunStep("s", job["config"](entry_script=str(lister)), inputs=[param])]
-                        ).publish("p", version="2.0")
-    endpoint = batch.PipelineEndpoint.publish(ws, "ep", pipeline=v1, description="d")
-    assert endpoint.default_version == "1"
-    with pytest.raises(batch.BatchConfigError, match="already exists"):
-        batch.PipelineEndpoint.publish(ws, "ep", pipeline=v1)
-    assert endpoint.add_default(v2) == "2" and endpoint.default_version == "2"
-    assert batch.PipelineEndpoint.get(ws, "ep") is endpoint and endpoint.list_versions() == ["1", "2"]
-    default_run = endpoint.submit("exp", pipeline_parameters={"batch_data": first_two})
-    default_run.wait_for_completion(show_output=False)
-    assert default_run.pipeline_version == "2" and default_run.result.rows == 2       # lister: one row per file
-    old = endpoint.submit("exp", pipeline_parameters={"batch_data": first_two}, pipeline_version="1")
-    old.wait_for_completion(show_output=False)
-    assert old.pipeline_version == "1" and old.result.rows == 6
-    assert endpoint.default_version == "2", "calling a version does not change the default"
-    with pytest.raises(batch.BatchConfigError, match=r"no version '3'.*\['1', '2'\]"):
-        endpoint.submit("exp", pipeline_version=3)
-    endpoint.set_default_version(1)
-    assert endpoint.get_pipeline() is v1
-    assert "ep" in (ws.root / "pipeline_endpoints.json").read_text()
-    with pytest.raises(batch.BatchConfigError, match="no pipeline endpoint 'nope'"):
-        batch.PipelineEndpoint.get(ws, "nope")

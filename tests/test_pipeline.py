@@ -1,8 +1,10 @@
-"""dp100.pipeline: two-step pipelines with data passed through a named datastore."""
+"""dp100.pipeline: script and ParallelRunStep pipelines, data through a named datastore, runtime
+parameters, published pipelines and versioned pipeline endpoints."""
 import json
 import logging
 import textwrap
 
+import pandas as pd
 import pytest
 
 from dp100.pipeline import Pipeline, PipelineData, PipelineError, PythonScriptStep, RunConfiguration
@@ -168,3 +170,156 @@ def test_a_step_that_cannot_start_fails_the_pipeline_by_name(ws, src, bike, monk
     assert details["status"] == "Failed"
     assert "'01 Data Preparation' could not start" in details["error"] and "limit" in details["error"]
     assert details["steps"] == {"01 Data Preparation": "Failed", "02 Training": "NotStarted"}
+
+
+# -- ParallelRunStep in a pipeline, runtime parameters, published pipelines and endpoints ----------
+BATCH_SCRIPT = """
+import os
+import pandas as pd
+
+def init():
+    global factor
+    factor = 2
+
+def run(mini_batch):
+    frames = []
+    for path in mini_batch:
+        data = pd.read_csv(path)
+        frames.append(pd.DataFrame({"file": os.path.basename(path), "id": data["id"], "double": data["x"] * factor}))
+    return pd.concat(frames, ignore_index=True)
+"""
+
+
+@pytest.fixture()
+def batch_job(tmp_path):
+    from dp100 import batch
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(10):
+        pd.DataFrame({"id": [10 * i + j for j in range(3)], "x": [i, i + 1, i + 2]}).to_csv(data / f"f{i:02d}.csv", index=False)
+    script = tmp_path / "entry.py"
+    script.write_text(BATCH_SCRIPT)
+
+    def config(**kw):
+        args = dict(entry_script=str(script), mini_batch_size=3, error_threshold=0, process_count_per_node=2)
+        args.update(kw)
+        return batch.ParallelRunConfig(**args)
+
+    bws = Workspace.create("ws-batch-test", path=tmp_path / "ws")
+    store = bws.get_default_datastore()
+    files = sorted(data.glob("*.csv"))
+    store.upload_files(files, relative_root=str(data), target_path="parts", show_progress=False)
+    all_parts = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in files])
+    first_two = Dataset.Tabular.from_delimited_files([store.path(f"parts/{f.name}") for f in files[:2]])
+    return {"ws": bws, "config": config, "tmp": tmp_path, "data": data,
+            "all": all_parts.register(bws, "parts"), "first_two": first_two.register(bws, "first-two")}
+
+
+def test_parallel_step_is_a_child_run_streams_its_log_and_takes_a_runtime_dataset(batch_job, capsys):
+    from dp100.batch import ParallelRunStep
+    from dp100.pipeline import PipelineParameter
+    bws = batch_job["ws"]
+    param = PipelineParameter("batch_data", default_value=batch_job["all"])
+    step = ParallelRunStep("score-parts", batch_job["config"](), inputs=[param])
+    pipeline = Pipeline(bws, steps=[step])
+    run = pipeline.submit("exp")
+    capsys.readouterr()
+    assert run.get_status() in ("Running", "Completed")
+    assert capsys.readouterr().out == "", "get_status prints nothing"
+    details = run.wait_for_completion(show_output=True)
+    streamed = capsys.readouterr().out
+    assert details["status"] == "Completed" and details["steps"] == {"score-parts": "Completed"}
+    assert "Step: score-parts" in streamed and "score-parts: 10 files" in streamed and "finished in" in streamed
+    assert run.get_status() == "Completed" and capsys.readouterr().out == ""
+    assert run.result.rows == 30 and run.results["score-parts"] is run.result and run.pipeline_version is None
+    assert len(run.result.read_output(names=["file", "id", "double"])) == 30
+    step_run = run.find_step_run("score-parts")[0]
+    assert step_run.parent.id == run.id and step_run.get_metrics()["rows"] == 30
+    assert "score-parts: 10 files" in step_run.read_text("user_logs/std_log.txt")
+    small = pipeline.submit("exp", pipeline_parameters={"batch_data": batch_job["first_two"]})
+    small.wait_for_completion(show_output=False)
+    assert small.result.rows == 6
+    via_experiment = Experiment(bws, "exp").submit(pipeline, pipeline_parameters={"batch_data": batch_job["first_two"]})
+    via_experiment.wait_for_completion()
+    assert via_experiment.result.rows == 6
+    with pytest.raises(PipelineError, match="unknown pipeline parameter"):
+        pipeline.submit("exp", pipeline_parameters={"data": batch_job["first_two"]})
+
+
+def test_failed_parallel_step_fails_the_pipeline_and_stops_later_steps(batch_job, src):
+    from dp100.batch import ParallelRunStep
+    (batch_job["data"] / "f03_bad.csv").write_text("name,value\nfoo,bar\n")
+    scored = PipelineData("scored")
+    step = ParallelRunStep("score", batch_job["config"](), inputs=[batch_job["data"]], output=scored)
+    after = PythonScriptStep("train.py", name="after", source_directory=src, inputs=[scored],
+                             arguments=["--in-folder", scored])
+    run = Pipeline(batch_job["ws"], [after, step]).submit("exp")
+    with pytest.raises(RunFailedError, match="error_threshold=0 exceeded"):
+        run.wait_for_completion(show_output=False)
+    assert run.get_status() == "Failed"
+    assert run.get_step_statuses() == {"score": "Failed", "after": "NotStarted"}
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Failed"
+
+
+def test_parallel_step_output_feeds_a_script_step(batch_job, src):
+    from dp100.batch import ParallelRunStep
+    lister = batch_job["tmp"] / "lister.py"
+    lister.write_text("def init():\n    pass\n\ndef run(mini_batch):\n    return ['id,x'] + ['1,2'] * len(mini_batch)\n")
+    reader = src / "read_scores.py"
+    reader.write_text(textwrap.dedent("""
+        import argparse, os
+        from dp100.runs import Run
+        p = argparse.ArgumentParser()
+        p.add_argument("--in-folder", required=True)
+        a = p.parse_args()
+        Run.get_context().log("lines", len(open(os.path.join(a.in_folder, "parallel_run_step.txt")).read().split()))
+    """))
+    scored = PipelineData("scored")
+    step = ParallelRunStep("score", batch_job["config"](entry_script=str(lister), mini_batch_size=10),
+                           inputs=[batch_job["data"]], output=scored)
+    read = PythonScriptStep("read_scores.py", name="read", source_directory=src, inputs=[scored],
+                            arguments=["--in-folder", scored])
+    run = Pipeline(batch_job["ws"], [read, step]).submit("exp")
+    assert run.wait_for_completion()["steps"] == {"score": "Completed", "read": "Completed"}
+    assert run.find_step_run("read")[0].get_metrics()["lines"] == 11
+
+
+def test_pipeline_endpoint_versions(batch_job):
+    from dp100.batch import ParallelRunStep
+    from dp100.pipeline import PipelineEndpoint, PipelineParameter, PublishedPipeline
+    bws, config = batch_job["ws"], batch_job["config"]
+    param = PipelineParameter("batch_data", default_value=batch_job["all"])
+    v1 = Pipeline(bws, [ParallelRunStep("s", config(), inputs=[param])]).publish("p", version="1.0")
+    assert isinstance(v1, PublishedPipeline)
+    lister = batch_job["tmp"] / "lister.py"
+    lister.write_text("def init():\n    pass\n\ndef run(mini_batch):\n    return ['x'] * len(mini_batch)\n")
+    v2 = Pipeline(bws, [ParallelRunStep("s", config(entry_script=str(lister)), inputs=[param])]
+                  ).publish("p", version="2.0")
+    endpoint = PipelineEndpoint.publish(bws, "ep", pipeline=v1, description="d")
+    assert endpoint.default_version == "1"
+    with pytest.raises(PipelineError, match="already exists"):
+        PipelineEndpoint.publish(bws, "ep", pipeline=v1)
+    assert endpoint.add_default(v2) == "2" and endpoint.default_version == "2"
+    assert PipelineEndpoint.get(bws, "ep") is endpoint and endpoint.list_versions() == ["1", "2"]
+    default_run = endpoint.submit("exp", pipeline_parameters={"batch_data": batch_job["first_two"]})
+    default_run.wait_for_completion(show_output=False)
+    assert default_run.pipeline_version == "2" and default_run.result.rows == 2       # lister: one row per file
+    old = endpoint.submit("exp", pipeline_parameters={"batch_data": batch_job["first_two"]}, pipeline_version="1")
+    old.wait_for_completion(show_output=False)
+    assert old.pipeline_version == "1" and old.result.rows == 6
+    assert old.get_tags()["azureml.pipelineVersion"] == "1"
+    assert endpoint.default_version == "2", "calling a version does not change the default"
+    with pytest.raises(PipelineError, match=r"no version '3'.*\['1', '2'\]"):
+        endpoint.submit("exp", pipeline_version=3)
+    endpoint.set_default_version(1)
+    assert endpoint.get_pipeline() is v1
+    recorded = json.loads((bws.root / "pipeline_endpoints.json").read_text())["ep"]
+    assert recorded["versions"]["2"]["steps"][0]["type"] == "ParallelRunStep"
+    with pytest.raises(PipelineError, match="no pipeline endpoint 'nope'"):
+        PipelineEndpoint.get(bws, "nope")
+
+
+def test_pipeline_parameters_only_for_a_pipeline(ws, src):
+    from dp100.runs import RunConfigError, ScriptRunConfig
+    with pytest.raises(RunConfigError, match="pipeline_parameters is for a Pipeline"):
+        Experiment(ws, "unit-pipeline").submit(ScriptRunConfig(src, "train.py"), pipeline_parameters={"a": 1})
