@@ -58,7 +58,7 @@ from typing import Any
 from dp100.batch import BatchResult, BatchRunError, ParallelRunStep, _input_files, run_parallel
 from dp100.runs import (DEFAULT_MAX_RUN_SECONDS, STD_LOG, DatasetConsumptionConfig, Experiment,
                         Run, RunConfigError, RunConfiguration, RunFailedError, ScriptRunConfig, _check_deadline,
-                        _client, _LOCK, _ScriptJob)
+                        _client, _LoggedJob, _LOCK, _ScriptJob)
 from dp100.workspace import Datastore, Workspace
 
 __all__ = ["RunConfiguration", "PipelineData", "PipelineParameter", "PythonScriptStep", "ParallelRunStep",
@@ -294,11 +294,12 @@ class StepRun(Run):
         return f"StepRun(Step: {self.step_name}, Id: {self.id}, Status: {self.get_status()})"
 
 
-class _ParallelJob:
+class _ParallelJob(_LoggedJob):
     """A ``ParallelRunStep`` run by ``dp100.batch.run_parallel`` in the pipeline's thread, recorded as
     a child run; its log lines are kept for ``stream`` (the same interface as a script job's)."""
 
     def __init__(self, pipeline_run: "PipelineRun", step: ParallelRunStep):
+        super().__init__()
         self.step = step
         self.experiment = pipeline_run.experiment
         config = step.parallel_run_config
@@ -308,9 +309,6 @@ class _ParallelJob:
             "azureml.parallelRunConfig": json.dumps(config.to_dict()),
             "mlflow.source.name": Path(config.entry_script).name}, step.name, parent_id=pipeline_run.id)
         self.run_id = self.run.id
-        self.lines: list[str] = []
-        self.lines_lock = threading.Lock()
-        self.done = threading.Event()
         self.reason: str | None = None
         self.result: BatchResult | None = None
 
@@ -354,26 +352,8 @@ class _ParallelJob:
                 client.set_terminated(self.run_id, "FAILED" if self.reason is not None else "FINISHED")
             self.done.set()
 
-    def join(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)
-
     def cancel(self) -> None:
         """A running batch step is not stopped (its worker processes finish their mini-batches)."""
-
-    def stream(self, out: Any, deadline: float | None, run: Any) -> None:
-        shown = 0
-        while True:
-            finished = self.done.wait(0.05)
-            if out is not None:
-                with self.lines_lock:
-                    new = self.lines[shown:]
-                shown += len(new)
-                if new:
-                    out.write("".join(new))
-                    out.flush()
-            if finished:
-                return
-            _check_deadline(deadline, run)
 
 
 class PipelineRun(Run):

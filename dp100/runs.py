@@ -720,21 +720,46 @@ def _kill_live_jobs() -> None:
         job.cancel()
 
 
-class _ScriptJob:
+class _LoggedJob:
+    """A job whose log lines a waiting caller streams (``wait_for_completion(show_output=True)``)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.lines_lock = threading.Lock()
+        self.done = threading.Event()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    def stream(self, out: Any, deadline: float | None, run: Any) -> None:
+        shown = 0
+        while True:
+            finished = self.done.wait(0.05)
+            if out is not None:
+                with self.lines_lock:
+                    new = self.lines[shown:]
+                shown += len(new)
+                if new:
+                    out.write("".join(new))
+                    out.flush()
+            if finished:
+                return
+            _check_deadline(deadline, run)
+
+
+class _ScriptJob(_LoggedJob):
     """One script run as a local process: stream its output to the log, sync ``./logs``, stop it
     after ``max_run_duration_seconds``, then record metrics, files and status in MLflow."""
 
     def __init__(self, experiment: Experiment, run: Run, config: ScriptRunConfig, control: Path,
                  workdir: Path):
+        super().__init__()
         self.experiment = experiment
         self.run_id = run.id
         self.run = run
         self.config = config
         self.control = control
         self.workdir = workdir
-        self.lines: list[str] = []
-        self.lines_lock = threading.Lock()
-        self.done = threading.Event()
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self.reason: str | None = None
@@ -940,24 +965,6 @@ class _ScriptJob:
                     rel = f.relative_to(uploads).parent.as_posix()
                     client.log_artifact(self.run_id, str(f), None if rel == "." else rel)
 
-    # -- waiting -----------------------------------------------------------------------------
-    def join(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)
-
-    def stream(self, out: Any, deadline: float | None, run: Any) -> None:
-        shown = 0
-        while True:
-            finished = self.done.wait(0.05)
-            if out is not None:
-                with self.lines_lock:
-                    new = self.lines[shown:]
-                shown += len(new)
-                if new:
-                    out.write("".join(new))
-                    out.flush()
-            if finished:
-                return
-            _check_deadline(deadline, run)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
