@@ -11,7 +11,8 @@ Azure ML (SDK v1)                      here
 ``Workspace(sub, rg, name)``           opens an existing local workspace folder by name
 ``ws.get_default_datastore()``         ``workspaceblobstore``: a folder holding the shipped data
 ``Datastore.register_azure_blob_...``  a named folder under the workspace
-``Dataset.Tabular.from_delimited_...`` a lazy reference to CSV files in a datastore
+``Dataset.Tabular.from_delimited_...`` a lazy reference to CSV files in a datastore (rows)
+``Dataset.File.from_files(...)``       a lazy reference to files in a datastore (paths)
 ``dataset.register(...)``              a versioned entry in ``datasets.json``
 ``Environment`` + ``CondaDependencies`` a conda YAML file, versioned on register
 ``AmlCompute`` / ``ComputeTarget``     a local pool of at most ``max_nodes`` worker processes
@@ -344,6 +345,7 @@ class TabularDataset:
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     timestamp_column: str | None = None
+    KIND = "tabular"
 
     @property
     def _workspace(self) -> Workspace:
@@ -386,9 +388,11 @@ class TabularDataset:
         versions = registry.get(name, [])
         definition = {"paths": [list(p) for p in self.paths], "separator": self.separator,
                       "timestamp_column": self.timestamp_column}
+        if self.KIND != "tabular":
+            definition["kind"] = self.KIND
         if versions and not create_new_version:
             latest = versions[-1]
-            if all(latest.get(k) == v for k, v in definition.items()):
+            if latest.get("kind", "tabular") == self.KIND and all(latest.get(k) == v for k, v in definition.items()):
                 return Dataset.get_by_name(workspace, name, latest["version"])
             raise WorkspaceError(f"dataset {name!r} already exists (version {latest['version']}) with a "
                                  "different definition: pass create_new_version=True to add a version")
@@ -434,10 +438,48 @@ class _TabularFactory:
         return ds.register(store.workspace, name, description, tags, create_new_version=True)
 
 
+class FileDataset(TabularDataset):
+    """``Dataset.File.from_files(...)``: files, not rows. A step or script gets their paths
+    (``to_path()``; a ``ParallelRunStep``'s ``run(mini_batch)`` a list of file paths), never a
+    DataFrame. Registered and versioned like a tabular dataset."""
+
+    KIND = "file"
+
+    def to_path(self) -> list[str]:
+        """The files' paths relative to their datastore, as Azure's ``FileDataset.to_path()``."""
+        return ["/" + rel for _, rel in self.paths]
+
+    def to_pandas_dataframe(self) -> pd.DataFrame:
+        raise WorkspaceError("a FileDataset has no to_pandas_dataframe(): it holds files, not rows "
+                             "(read them from to_path(), or use Dataset.Tabular.from_delimited_files)")
+
+    def with_timestamp_columns(self, timestamp: str) -> "TabularDataset":
+        raise WorkspaceError("a FileDataset has no columns: use Dataset.Tabular for a timeseries")
+
+    def __repr__(self) -> str:
+        return "File" + super().__repr__()[len("Tabular"):]
+
+
+class _FileFactory:
+    """``Dataset.File``: factory methods of file datasets."""
+
+    @staticmethod
+    def from_files(path: Any) -> FileDataset:
+        pairs = _as_paths(path)
+        roots = {str(store.workspace.root) for store, _ in pairs}
+        if len(roots) != 1:
+            raise WorkspaceError("all paths of one dataset must be in the same workspace")
+        ds = FileDataset(paths=[(s.name, r) for s, r in pairs], workspace_root=roots.pop())
+        ds._files()  # fail now, naming the file, rather than at first use
+        return ds
+
+
 class Dataset:
-    """``Dataset.Tabular.from_delimited_files(...)``, ``Dataset.get_by_name(ws, name, version)``."""
+    """``Dataset.Tabular.from_delimited_files(...)``, ``Dataset.File.from_files(...)``,
+    ``Dataset.get_by_name(ws, name, version)``."""
 
     Tabular = _TabularFactory
+    File = _FileFactory
 
     @staticmethod
     def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> TabularDataset:
@@ -454,7 +496,8 @@ class Dataset:
                 raise WorkspaceError(f"dataset {name!r} has no version {version!r}; "
                                      f"versions: {[v['version'] for v in versions]}")
             entry = match[0]
-        return TabularDataset(paths=[tuple(p) for p in entry["paths"]], workspace_root=str(workspace.root),
+        kind = FileDataset if entry.get("kind") == "file" else TabularDataset
+        return kind(paths=[tuple(p) for p in entry["paths"]], workspace_root=str(workspace.root),
                               separator=entry["separator"], name=name, version=entry["version"],
                               description=entry.get("description"), tags=entry.get("tags", {}),
                               timestamp_column=entry.get("timestamp_column"))
