@@ -47,6 +47,12 @@ class WorkspaceError(ValueError):
     """Something about the local workspace is wrong; the message says what and where."""
 
 
+class ComputeTargetException(WorkspaceError):
+    """No such compute target (the SDK's ``azureml.exceptions.ComputeTargetException``), so the
+    notes' ``try: ComputeTarget(ws, name) except ComputeTargetException: ComputeTarget.create(...)``
+    works here as it does in Azure."""
+
+
 def _read_json(path: Path, default: Any) -> Any:
     if not path.exists():
         return default
@@ -86,6 +92,8 @@ class Workspace:
         self.resource_group = resource_group
         self.name = workspace_name
         self.root = root.resolve()
+        #: the config file this object was opened from (``from_config``); None when opened by name
+        self._config_file: Path | None = None
 
     @classmethod
     def create(cls, name: str, subscription_id: str = "00000000-0000-0000-0000-000000000000",
@@ -126,7 +134,9 @@ class Workspace:
                 root = Path(local) if local else candidate.parent
                 if not local and root.name == ".azureml":
                     root = root.parent
-                return cls(**config, path=root)
+                ws = cls(**config, path=root)
+                ws._config_file = candidate.resolve()
+                return ws
         raise WorkspaceError("no workspace config found: looked for " +
                              ", ".join(str(c) for c in candidates))
 
@@ -642,8 +652,8 @@ class ComputeTarget:
     def __init__(self, workspace: Workspace, name: str):
         registry = _read_json(workspace._compute_file, {})
         if name not in registry:
-            raise WorkspaceError(f"no compute target {name!r} in workspace {workspace.name!r}; "
-                                 f"created: {sorted(registry)}")
+            raise ComputeTargetException(f"no compute target {name!r} in workspace {workspace.name!r}; "
+                                         f"created: {sorted(registry)}")
         self.workspace = workspace
         self.name = name
         self.config = ProvisioningConfiguration(**registry[name])
@@ -653,6 +663,13 @@ class ComputeTarget:
     @staticmethod
     def create(workspace: Workspace, name: str, provisioning_configuration: ProvisioningConfiguration
                ) -> "ComputeTarget":
+        """``ComputeTarget.create(workspace, name, provisioning_configuration)``: the SDK v1 signature
+        (the notes' ``compute_config=`` keyword raises ``TypeError`` there as here)."""
+        if not isinstance(workspace, Workspace):
+            raise WorkspaceError(f"ComputeTarget.create: workspace must be a Workspace, got {workspace!r}")
+        if not isinstance(provisioning_configuration, ProvisioningConfiguration):
+            raise WorkspaceError("ComputeTarget.create: provisioning_configuration must come from "
+                                 f"AmlCompute.provisioning_configuration(...), got {provisioning_configuration!r}")
         if not name or len(name) > 24 or not name.replace("-", "").isalnum():
             raise WorkspaceError(f"compute name {name!r}: 1-24 letters, digits or hyphens")
         registry = _read_json(workspace._compute_file, {})
@@ -670,8 +687,10 @@ class ComputeTarget:
     def vm_size(self) -> str:
         return self.config.vm_size
 
-    def wait_for_completion(self, show_output: bool = False) -> None:
-        """Block until provisioning has finished (in Azure: minutes; here: at once)."""
+    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
+                            timeout_in_minutes: int = 20, is_delete_operation: bool = False) -> None:
+        """Block until provisioning has finished (in Azure: minutes; here: at once). The SDK's
+        other arguments are accepted; locally nodes start on first use, so there is nothing to wait for."""
         if show_output:
             print(f"Provisioning {self.name} ({self.vm_size}, max_nodes={self.max_nodes}): Succeeded")
         self.provisioning_state = "Succeeded"

@@ -167,3 +167,60 @@ def test_registry_file_corruption_is_named(ws):
     (ws.root / "datasets.json").write_text("{broken")
     with pytest.raises(WorkspaceError, match="datasets.json is not valid JSON"):
         Dataset.get_by_name(ws, "bike")
+
+
+def test_compute_create_takes_the_sdk_v1_call_shapes(ws):
+    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_DS11_V2", min_nodes=0, max_nodes=3,
+                                                   idle_seconds_before_scaledown=600,
+                                                   vm_priority="lowpriority")   # other SDK args accepted
+    by_keyword = ComputeTarget.create(workspace=ws, name="kw-cluster", provisioning_configuration=config)
+    positional = ComputeTarget.create(ws, "pos-cluster", config)
+    assert by_keyword.provisioning_state == "Creating"
+    by_keyword.wait_for_completion(show_output=False, min_node_count=None, timeout_in_minutes=20)
+    assert by_keyword.provisioning_state == "Succeeded"
+    assert ws.compute_targets["kw-cluster"].config == ws.compute_targets["pos-cluster"].config == config
+    assert positional.max_nodes == 3 and positional.vm_size == "STANDARD_DS11_V2"
+    # the notes' keyword does not exist in the SDK either
+    with pytest.raises(TypeError, match="compute_config"):
+        ComputeTarget.create(workspace=ws, name="x", compute_config=config)
+    with pytest.raises(WorkspaceError, match="provisioning_configuration must come from"):
+        ComputeTarget.create(ws, "y", {"vm_size": "STANDARD_DS11_V2", "max_nodes": 2})
+
+
+def test_get_or_create_pattern_with_compute_target_exception(ws):
+    from dp100.workspace import ComputeTargetException
+
+    def get_or_create(name):
+        try:
+            return ComputeTarget(workspace=ws, name=name), "found"
+        except ComputeTargetException:
+            config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D11_V2", max_nodes=2)
+            return ComputeTarget.create(ws, name, config), "created"
+
+    assert get_or_create("cpu-cluster")[1] == "created"
+    assert get_or_create("cpu-cluster")[1] == "found"
+    assert issubclass(ComputeTargetException, WorkspaceError)
+
+
+def test_from_config_records_the_config_file(ws, tmp_path):
+    config_file = ws.write_config(tmp_path / "project" / ".azureml")
+    opened = Workspace.from_config(config_file)
+    assert opened._config_file == config_file.resolve() and opened.root == ws.root
+    by_folder = Workspace.from_config(tmp_path / "project")          # searches .azureml/ too
+    assert by_folder._config_file == config_file.resolve()
+    explicit = Workspace(ws.subscription_id, ws.resource_group, ws.name, path=ws.root)
+    assert explicit._config_file is None
+
+
+def test_upload_keeps_the_folder_structure(ws, tmp_path):
+    src = tmp_path / "batch"
+    (src / "2012").mkdir(parents=True)
+    (src / "a.csv").write_text("x\n1\n")
+    (src / "2012" / "b.csv").write_text("x\n2\n")
+    store = ws.get_default_datastore()
+    copied = store.upload(src_dir=src, target_path="incoming", overwrite=True, show_progress=False)
+    assert sorted(copied) == ["incoming/2012/b.csv", "incoming/a.csv"]
+    with pytest.raises(WorkspaceError, match="already exists"):
+        store.upload(src_dir=src, target_path="incoming", show_progress=False)
+    with pytest.raises(WorkspaceError, match="not a folder"):
+        store.upload(src_dir=src / "a.csv", target_path="incoming", show_progress=False)
