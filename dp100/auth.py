@@ -11,8 +11,10 @@ no authentication of its own. This module is that front door, run locally:
   JSON Web Token from ``get_token``, refused once expired). Key and token cannot both be enabled.
 - :class:`AciWebservice`, :class:`AksWebservice` and :class:`LocalWebservice` give the SDK v1
   ``deploy_configuration(...)`` with Azure's defaults: ACI auth disabled, AKS key-based, local none.
-- :class:`AuthProxy` is a small HTTP reverse proxy (a thread of the calling process) that answers
-  401 to a missing, wrong or expired credential and forwards everything else to the server.
+- :class:`AuthProxy` is a small HTTP reverse proxy (a thread of the calling process) that denies by
+  default: only the health probe and swagger go without a credential; any other request with a
+  missing, wrong or expired credential gets 401, whatever the spelling of its path (percent-encoded,
+  absolute-form, ``//score``, ``/score/``...: the gate judges and forwards the canonical path).
 
 The gate sits in front of the server, not in the entry script, for the same reason as in Azure:
 ``score.py`` stays the learner's code and never sees a key. ``dp100.serving.deploy`` wires the
@@ -24,9 +26,12 @@ import datetime as _dt
 import http.client
 import http.server
 import json
+import posixpath
+import re
 import secrets
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -212,6 +217,48 @@ class EndpointAuth:
 # --------------------------------------------------------------------------------------------
 # The gate: a small reverse proxy in front of the scoring server
 # --------------------------------------------------------------------------------------------
+#: What an anonymous client may ask for (Azure answers these without a credential too): the
+#: health probe and the API description. Everything else needs a credential: deny by default.
+PUBLIC = {("GET", "/"), ("HEAD", "/"), ("GET", "/swagger.json"), ("HEAD", "/swagger.json")}
+#: Methods the gate forwards (to an authenticated client); any other one is answered 405.
+FORWARDED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_FORBIDDEN_IN_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+class BadTarget(ValueError):
+    """A request target the gate cannot read as one path (answered 400)."""
+
+
+def canonical_target(target: str) -> tuple[str, str]:
+    """``(path, query)`` of a request line's target, read the way a web server would.
+
+    Accepts origin-form (``/score?x``) and absolute-form (``http://host/score``); the path is
+    percent-decoded, repeated slashes are merged, ``.`` and ``..`` segments resolved and a trailing
+    slash dropped, so ``/%73core``, ``//score``, ``/./score``, ``/x/../score/`` and
+    ``http://h/score`` all become ``/score``. The gate decides on this path and forwards this path,
+    so the server behind it never sees a spelling the gate did not judge. Raises :class:`BadTarget`.
+    """
+    if target.lower().startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(target)
+        raw_path, query = parts.path or "/", parts.query
+    elif target.startswith("/"):
+        raw_path, _, query = target.partition("?")
+        raw_path = raw_path.split("#", 1)[0]
+    else:
+        raise BadTarget(f"request target {target[:80]!r} is neither a path (/score) nor an http:// URL")
+    try:
+        path = urllib.parse.unquote(raw_path, errors="strict")
+    except UnicodeDecodeError:
+        raise BadTarget("the path's percent-encoding is not UTF-8") from None
+    if "%" in path and re.search(r"%[0-9A-Fa-f]{2}", path):
+        raise BadTarget("the path is percent-encoded twice")
+    if _FORBIDDEN_IN_PATH.search(path):
+        raise BadTarget("the path holds control characters or a backslash")
+    path = posixpath.normpath("/" + path.lstrip("/"))
+    return ("/" + path.lstrip("/")), query
+
+
 class _GateHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive for clients (requests.Session)
     disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms delayed-ACK stall)
@@ -220,6 +267,12 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt: str, *args: object) -> None:  # to the gate's log, not stderr
         self.server.gate._log(f"{self.address_string()} {fmt % args}")
+
+    def __getattr__(self, name: str):
+        # Every method reaches _handle, which refuses what it does not forward (405, not http.server's 501).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def _reply(self, status: int, body: bytes, content_type: str = "application/json",
                extra: dict[str, str] | None = None) -> None:
@@ -245,20 +298,32 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             return self._error(400, "Content-Length header is not a number")
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return self._error(413 if length > 0 else 400, f"Content-Length must be 0 to {MAX_BODY_BYTES} bytes")
         body = self.rfile.read(length) if length > 0 else b""
-        protected = self.path.split("?", 1)[0].rstrip("/").startswith("/score")
-        if protected:
+        try:
+            path, query = canonical_target(self.path)
+        except BadTarget as exc:
+            self.close_connection = True
+            return self._error(400, str(exc))
+        method = self.command.upper()
+        if (method, path) not in PUBLIC:   # deny by default: only the public pair goes without a credential
             try:
                 gate.auth.check(self.headers.get("Authorization"))
             except Unauthorized as exc:
                 gate.rejected += 1
                 return self._error(401, str(exc), {"WWW-Authenticate": 'Bearer realm="dp100-local-endpoint"'})
+        if method not in FORWARDED_METHODS:
+            return self._error(405, f"method {self.command[:20]!r} is not served here",
+                               {"Allow": ", ".join(FORWARDED_METHODS)})
+        target = urllib.parse.quote(path, safe="/") + (f"?{query}" if query else "")
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("authorization", "host", "connection", "keep-alive",
                                         "content-length", "transfer-encoding")}
         try:
             conn = http.client.HTTPConnection("127.0.0.1", gate.upstream_port, timeout=gate.timeout_s)
-            conn.request(self.command, self.path, body=body if self.command in ("POST", "PUT") else None,
+            conn.request(method, target, body=body if method in ("POST", "PUT", "PATCH") else None,
                          headers=headers)
             resp = conn.getresponse()
             payload = resp.read()
@@ -269,11 +334,6 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
         except (OSError, http.client.HTTPException) as exc:
             return self._error(502, f"scoring server not reachable on port {gate.upstream_port}: {exc}")
         self._reply(resp.status, payload, resp.getheader("Content-Type", "application/json"), passthrough)
-
-    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
 
 
 class _GateServer(http.server.ThreadingHTTPServer):
@@ -290,8 +350,12 @@ class _GateServer(http.server.ThreadingHTTPServer):
 
 
 class AuthProxy:
-    """Serve ``http://127.0.0.1:<port>/...`` and forward to the scoring server on ``upstream_port``,
-    answering 401 (with a message) to any ``/score`` request that ``auth`` refuses.
+    """Serve ``http://127.0.0.1:<port>/...`` and forward to the scoring server on ``upstream_port``.
+
+    Deny by default: every request except those in :data:`PUBLIC` (health probe, swagger) must
+    carry a credential ``auth`` accepts, else 401 with a message; the target is read and forwarded
+    in its canonical form (:func:`canonical_target`); a malformed one gets 400, a method the gate
+    does not forward 405.
 
     Runs in a daemon thread of this process; :meth:`stop` (or leaving the ``with`` block) closes it.
     """

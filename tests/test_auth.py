@@ -127,6 +127,12 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def do_HEAD(self):
+        _Upstream.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": b""})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     do_GET = do_POST = _answer
 
 
@@ -186,3 +192,78 @@ def test_a_client_hanging_up_writes_nothing_to_stderr(upstream, capfd):
                 sock.sendall(b"GARBAGE\r\n\r\n")
         assert requests.get(f"http://127.0.0.1:{gate.port}/").status_code == 200, "the gate still serves"
     assert capfd.readouterr().err == ""
+
+
+# -- deny by default, whatever the spelling of the request line -----------------------------------
+def _raw(port: int, request_line: str, headers: dict[str, str] | None = None, body: bytes = b"") -> tuple[int, bytes]:
+    """Send ``request_line`` verbatim over a socket (no client library normalises it); return
+    (status, body)."""
+    import socket
+
+    head = [request_line, "Host: 127.0.0.1", "Connection: close", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.fixture()
+def key_gate(upstream):
+    policy = auth.EndpointAuth("key")
+    with auth.AuthProxy(policy, upstream) as gate:
+        yield gate, policy.get_keys()[0]
+
+
+SCORE_SPELLINGS = ["/score", "/%73core", "/%73%63%6F%72%65", "//score", "///score/", "/score/", "/./score",
+                   "/x/../score", "/%2e/score", "/score%2F", "/SCORE", "/Score/", "/score?x=1", "/score#frag",
+                   "http://127.0.0.1/score", "HTTP://evil.example:80//%73core/?a=1"]
+
+
+@pytest.mark.parametrize("target", SCORE_SPELLINGS)
+def test_no_spelling_or_method_reaches_the_server_without_a_key(key_gate, target):
+    gate, _ = key_gate
+    for method in ("POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"):
+        status, body = _raw(gate.port, f"{method} {target} HTTP/1.1",
+                            body=b'{"data": [[1]]}' if method == "POST" else b"")
+        assert status == 401, (method, target, status, body)
+    for bad in ("Bearer wrong", "Basic abc", "bearer"):
+        assert _raw(gate.port, f"POST {target} HTTP/1.1", {"Authorization": bad})[0] == 401, (target, bad)
+    assert _Upstream.seen == [], f"{target} reached the scoring server without a key"
+
+
+@pytest.mark.parametrize("target", ["*", "score", "/a%00b", "/%2573core", "/%ff%fe", "/a\\..\\score"])
+def test_malformed_targets_get_400_not_500(key_gate, target):
+    gate, key = key_gate
+    for headers in ({}, {"Authorization": f"Bearer {key}"}):
+        status, body = _raw(gate.port, f"POST {target} HTTP/1.1", headers)
+        assert status == 400, (target, status, body)
+        assert json.loads(body)["message"]
+    assert _Upstream.seen == []
+
+
+def test_public_pairs_need_no_key_and_are_exact(key_gate):
+    gate, _ = key_gate
+    for line in ("GET / HTTP/1.1", "HEAD / HTTP/1.1", "GET /?probe=1 HTTP/1.1", "GET http://127.0.0.1/ HTTP/1.1",
+                 "GET //./ HTTP/1.1"):
+        assert _raw(gate.port, line)[0] == 200, line
+    assert [s["path"] for s in _Upstream.seen] == ["/", "/", "/?probe=1", "/", "/"]
+    for line in ("POST / HTTP/1.1", "DELETE / HTTP/1.1", "GET /score HTTP/1.1", "GET /anything HTTP/1.1"):
+        assert _raw(gate.port, line)[0] == 401, line
+    assert len(_Upstream.seen) == 5
+
+
+def test_authenticated_request_is_forwarded_in_canonical_form(key_gate):
+    gate, key = key_gate
+    auth_header = {"Authorization": f"Bearer {key}"}
+    for target in ("/%73core", "http://elsewhere.example/score/?a=1", "//score", "/x/../score"):
+        status, body = _raw(gate.port, f"POST {target} HTTP/1.1", auth_header, b'{"x": 1}')
+        assert status == 200, (target, body)
+    assert [s["path"] for s in _Upstream.seen] == ["/score", "/score?a=1", "/score", "/score"]
+    assert all(s["auth"] is None for s in _Upstream.seen)
+    status, body = _raw(gate.port, "FOO /score HTTP/1.1", auth_header)
+    assert status == 405 and "FOO" in json.loads(body)["message"]
+    assert len(_Upstream.seen) == 4
