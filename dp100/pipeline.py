@@ -477,7 +477,10 @@ class PipelineRun(Run):
         return [s for s in self.get_steps() if s.step_name == name]
 
     def get_step_statuses(self) -> dict[str, str]:
-        """``{step name: status}``: Completed, Failed, Running or NotStarted."""
+        """``{step name: status}``: Completed, Failed, Running or NotStarted.
+
+        A LOCAL EXTRA, not in the SDK: there, ``{s.name: s.get_status() for s in
+        pipeline_run.get_steps()}`` (steps that never started have no step run)."""
         return dict(self.step_status)
 
     def _failure(self) -> RunFailedError:

@@ -525,7 +525,10 @@ class Run:
         return target
 
     def read_text(self, name: str) -> str:
-        """The text of a file saved with the run (e.g. its log ``user_logs/std_log.txt``)."""
+        """The text of a file saved with the run (e.g. its log ``user_logs/std_log.txt``).
+
+        A LOCAL EXTRA, not in the SDK: there, ``run.get_details_with_logs()["logFiles"][name]``
+        gives a log's text, or ``run.download_file(name, output_file_path=...)`` saves any file."""
         return self.download_file(name).read_text(errors="replace")
 
     # -- life cycle --------------------------------------------------------------------------
@@ -630,6 +633,15 @@ class Run:
                    "logFiles": {STD_LOG: "artifact"} if "azureml.script" in tags else {}}
         if "azureml.error" in tags:
             details["error"] = tags["azureml.error"]
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` with the *text* of each log file in ``logFiles`` (``{name: text}``),
+        as the SDK's ``Run.get_details_with_logs()``."""
+        details = self.get_details()
+        names = self.get_file_names()
+        details["logFiles"] = {name: self.read_text(name) for name in names
+                               if name.startswith(("user_logs/", "logs/"))}
         return details
 
     def get_portal_url(self) -> str:

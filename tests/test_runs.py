@@ -229,6 +229,29 @@ def test_failing_script_gives_a_failed_run_with_its_log(exp, tmp_path):
     assert details["status"] == "Failed" and "exited with code 1" in details["error"]
 
 
+def test_get_details_with_logs_gives_the_text_of_each_log(exp, tmp_path):
+    src = write(tmp_path / "src", "logs.py", """
+        import os
+        print("first line")
+        os.makedirs("logs", exist_ok=True)
+        open("logs/progress.txt", "w").write("epoch 1")
+        raise SystemExit("stopped on purpose")
+    """)
+    run = exp.submit(ScriptRunConfig(src, "logs.py"))
+    run.wait_for_completion(raise_on_error=False, timeout_seconds=60)
+    details = run.get_details_with_logs()
+    assert details["status"] == "Failed" and "exited with code 1" in details["error"]
+    assert set(details["logFiles"]) == {"user_logs/std_log.txt", "logs/progress.txt"}
+    assert details["logFiles"]["user_logs/std_log.txt"] == run.read_text("user_logs/std_log.txt")
+    assert "first line" in details["logFiles"]["user_logs/std_log.txt"]
+    assert "stopped on purpose" in details["logFiles"]["user_logs/std_log.txt"]
+    assert details["logFiles"]["logs/progress.txt"] == "epoch 1"
+    assert run.get_details()["logFiles"] == {"user_logs/std_log.txt": "artifact"}   # names only
+    interactive = exp.start_logging()
+    interactive.complete()
+    assert interactive.get_details_with_logs()["logFiles"] == {}
+
+
 def test_bad_argument_value_fails_the_run_with_usage(exp, tmp_path):
     src = write(tmp_path / "src", "train.py", TRAIN)
     run = exp.submit(ScriptRunConfig(src, "train.py", arguments=["--reg-rate", "high"]))
