@@ -4,14 +4,27 @@ LOCAL TEACHING EQUIVALENT OF AZURE ML ``ParallelRunStep`` (SDK v1), ``parallel_r
 batch endpoints (SDK v2), NOT AZURE. What Azure does on a compute cluster, this module does with
 worker processes on your machine, keeping the contract of the entry script:
 
-- ``init()`` runs ONCE PER WORKER PROCESS (load the model there, not per file);
-- ``run(mini_batch)`` runs once per mini-batch: a list of ``mini_batch_size`` file paths; it returns
-  a pandas DataFrame or a list, and with ``output_action="append_row"`` every returned row is
-  appended to ONE output file (``parallel_run_step.txt``, space-separated, no header, as in Azure);
-  with ``"summary_only"`` the script writes its own outputs and only the count is kept;
+- ``init()`` runs ONCE PER WORKER PROCESS (load the model there, not per mini-batch);
+- ``run(mini_batch)`` runs once per mini-batch. What a mini-batch is depends on the input, as in
+  Azure (two contracts):
+
+  ==========================================  =====================================================
+  input                                       ``run(mini_batch)`` gets / ``mini_batch_size`` is
+  ==========================================  =====================================================
+  **Tabular** dataset                         a pandas DataFrame of rows / a DATA SIZE of the
+  (``Dataset.Tabular.from_delimited_files``)  delimited text: ``"1MB"``, ``"64KB"``, ``1024`` (bytes;
+                                              default ``"1MB"``); failed items are RECORDS
+  **File** dataset (``Dataset.File.           a list of file paths / a NUMBER OF FILES (default
+  from_files``), a folder, a list of files    10); failed items are FILES
+  ==========================================  =====================================================
+
+  ``run`` returns a pandas DataFrame or a list; with ``output_action="append_row"`` every returned
+  row is appended to ONE output file (``parallel_run_step.txt``, space-separated, no header, as in
+  Azure); with ``"summary_only"`` the script writes its own outputs and only the count is kept;
 - ``process_count_per_node * node_count`` workers run mini-batches at the same time;
-- a file whose ``run`` raises is a failed item: it is named in the log, the other files of its
-  mini-batch are scored one by one, and once more than ``error_threshold`` files failed
+- a mini-batch whose ``run`` raises fails: all its records (tabular) count as failed; for files,
+  the files of the mini-batch are scored one by one so that only the bad file(s) count (a local
+  convenience: Azure counts the whole mini-batch). Once more failed items than ``error_threshold``
   (``-1``: never) the run stops with a :class:`BatchRunError` naming them; rows already appended
   stay in the output file.
 
@@ -32,6 +45,7 @@ import datetime as _dt
 import importlib.util
 import multiprocessing
 import os
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -42,6 +56,10 @@ import pandas as pd
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 DEFAULT_OUTPUT_FILE = "parallel_run_step.txt"
+DEFAULT_FILES_PER_BATCH = 10          # Azure's default mini_batch_size for a File dataset
+DEFAULT_BATCH_SIZE = "1MB"            # ... and for a Tabular dataset
+_SIZE = re.compile(r"^\s*(\d+)\s*(KB|MB|GB)?\s*$", re.IGNORECASE)
+_UNITS = {None: 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
 
 
 class BatchConfigError(ValueError):
@@ -59,6 +77,18 @@ class BatchRunError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
+def _normalise_size(value: Any) -> int | str:
+    """A mini_batch_size as Azure takes it: 6, "6" (-> 6) or "64KB" / "1mb" (-> "64KB" / "1MB")."""
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise BatchConfigError(f"mini_batch_size must be a number of files or a data size like '1MB', got {value!r}")
+    match = _SIZE.match(str(int(value)) if isinstance(value, float) else str(value))
+    if not match or int(match.group(1)) < 1:
+        raise BatchConfigError(f"mini_batch_size must be a number of files >= 1 (File input) or a data size "
+                               f"like '1MB', '64KB', 1024 (Tabular input), got {value!r}")
+    number, unit = match.groups()
+    return f"{int(number)}{unit.upper()}" if unit else int(number)
+
+
 def _entry_functions(path: Path) -> set[str]:
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -72,7 +102,7 @@ class ParallelRunConfig:
     """``ParallelRunConfig(...)`` of SDK v1: the entry script and how to parallelise it."""
 
     entry_script: str
-    mini_batch_size: int | str = 1
+    mini_batch_size: int | str | None = None     # files (File input) or a data size (Tabular input)
     error_threshold: int = 0
     output_action: str = "append_row"
     process_count_per_node: int = 1
@@ -84,13 +114,8 @@ class ParallelRunConfig:
     environment_variables: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        try:
-            size = int(self.mini_batch_size)
-        except (TypeError, ValueError):
-            raise BatchConfigError(f"mini_batch_size must be a whole number of files, got {self.mini_batch_size!r}") from None
-        if size < 1 or (isinstance(self.mini_batch_size, float) and not self.mini_batch_size.is_integer()):
-            raise BatchConfigError(f"mini_batch_size must be >= 1, got {self.mini_batch_size!r}")
-        self.mini_batch_size = size
+        if self.mini_batch_size is not None:
+            self.mini_batch_size = _normalise_size(self.mini_batch_size)
         if isinstance(self.error_threshold, bool) or not isinstance(self.error_threshold, int) or self.error_threshold < -1:
             raise BatchConfigError(f"error_threshold must be a whole number >= -1 (-1: ignore all failures), "
                                    f"got {self.error_threshold!r}")
@@ -119,12 +144,104 @@ class ParallelRunConfig:
     def workers(self) -> int:
         return self.process_count_per_node * self.node_count
 
+    def files_per_batch(self) -> int:
+        """``mini_batch_size`` for a File input: a number of files."""
+        size = self.mini_batch_size
+        if size is None:
+            return DEFAULT_FILES_PER_BATCH
+        if isinstance(size, str):
+            raise BatchConfigError(f"mini_batch_size={size!r} is a data size, which sizes a Tabular dataset's "
+                                   "mini-batches; for a File input give a number of files (e.g. 6)")
+        return size
+
+    def bytes_per_batch(self) -> int:
+        """``mini_batch_size`` for a Tabular input: bytes of delimited text (a plain number is bytes)."""
+        size = DEFAULT_BATCH_SIZE if self.mini_batch_size is None else self.mini_batch_size
+        number, unit = _SIZE.match(str(size)).groups()
+        return int(number) * _UNITS[unit.upper() if unit else None]
+
     def to_dict(self) -> dict[str, Any]:
         return {"entry_script": str(self.script_path), "mini_batch_size": self.mini_batch_size,
                 "error_threshold": self.error_threshold, "output_action": self.output_action,
                 "process_count_per_node": self.process_count_per_node, "node_count": self.node_count,
                 "append_row_file_name": self.append_row_file_name,
                 "environment_variables": dict(self.environment_variables)}
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs: the two contracts
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TabularInput:
+    """The rows of a Tabular dataset, cut into mini-batches by the size of their delimited text."""
+
+    files: list[Path]
+    separator: str = ","
+    name: str | None = None
+
+    def read(self) -> tuple[pd.DataFrame, list[int]]:
+        """All rows (one table, as ``to_pandas_dataframe()``) and each row's size in bytes."""
+        frames, sizes = [], []
+        for f in self.files:
+            try:
+                frame = pd.read_csv(f, sep=self.separator)
+            except Exception as exc:
+                raise BatchConfigError(f"tabular input {f.name}: not delimited text: {exc}") from None
+            lines = [line for line in f.read_bytes().splitlines(keepends=True)[1:] if line.strip()]
+            if len(lines) != len(frame):   # quoted line breaks: measure the rows as written back
+                lines = frame.to_csv(sep=self.separator, header=False, index=False).encode().splitlines(keepends=True)
+            frames.append(frame)
+            sizes += [len(line) for line in lines]
+        table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return table, sizes
+
+    def mini_batches(self, size_bytes: int) -> list[tuple[str, pd.DataFrame]]:
+        """Consecutive rows, at most ``size_bytes`` of text each (at least one row per mini-batch)."""
+        table, sizes = self.read()
+        cuts, total = [0], 0
+        for i, size in enumerate(sizes):
+            if total and total + size > size_bytes:
+                cuts.append(i)
+                total = 0
+            total += size
+        cuts.append(len(sizes))
+        return [(f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True))
+                for a, b in zip(cuts, cuts[1:]) if b > a]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def _input_files(inputs: Any) -> "list[Path] | TabularInput":
+    """A step input as its contract: a :class:`TabularInput` for a Tabular dataset; the list of
+    files for a File dataset, a folder, a file or a list of files."""
+    from dp100 import workspace as _ws
+
+    if hasattr(inputs, "dataset"):   # dataset.as_named_input(name): the dataset
+        inputs = inputs.dataset
+    if isinstance(inputs, (_ws.TabularDataset, _ws.FileDataset)):
+        ws = _ws.Workspace.from_config(inputs.workspace_root)
+        files = [_ws.Datastore.get(ws, store).resolve(rel) for store, rel in inputs.paths]
+    elif isinstance(inputs, TabularInput):
+        files = list(inputs.files)
+    elif isinstance(inputs, (str, os.PathLike)):
+        p = Path(inputs)
+        files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p]
+    elif isinstance(inputs, Iterable):
+        files = [Path(x) for x in inputs]
+    else:
+        raise BatchConfigError(f"step input must be a dataset, a folder or files, got {type(inputs).__name__}")
+    if not files:
+        raise BatchConfigError(f"step input {inputs!r} holds no files")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise BatchConfigError(f"input file(s) not found: {', '.join(missing)}")
+    files = [f.resolve() for f in files]
+    if isinstance(inputs, TabularInput):
+        return TabularInput(files, inputs.separator, inputs.name)
+    if isinstance(inputs, _ws.TabularDataset) and not isinstance(inputs, _ws.FileDataset):
+        return TabularInput(files, inputs.separator, inputs.name)
+    return files
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,28 +282,33 @@ def _to_lines(value: Any, separator: str = " ") -> list[str]:
     raise TypeError(f"run() must return a pandas DataFrame or a list, got {type(value).__name__}")
 
 
-def _worker_run(files: list[str]) -> dict[str, Any]:
-    """Score one mini-batch. Returns per-file outcomes so the parent can count failures."""
+def _failed(names: list[str], count: int, exc: Exception) -> dict[str, Any]:
+    return {"names": names, "count": count, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+            "trace": traceback.format_exc(limit=3)}
+
+
+def _worker_run(label: str, mini_batch: "list[str] | pd.DataFrame") -> dict[str, Any]:
+    """Score one mini-batch (file paths or a DataFrame); per-item outcomes let the parent count failures."""
     out = {"pid": os.getpid(), "init_s": _WORKER.get("init_s"), "outcomes": []}
     if "init_error" in _WORKER:
         out["init_error"] = _WORKER["init_error"]
         return out
     run = _WORKER["module"].run
+    tabular = isinstance(mini_batch, pd.DataFrame)
+    names = [label] if tabular else [Path(f).name for f in mini_batch]
     try:
-        lines = _to_lines(run(list(files)))
-        out["outcomes"].append({"files": files, "ok": True, "lines": lines})
+        lines = _to_lines(run(mini_batch.copy() if tabular else list(mini_batch)))
+        out["outcomes"].append({"names": names, "count": len(mini_batch), "ok": True, "lines": lines})
         return out
     except Exception as exc:
-        if len(files) == 1:
-            out["outcomes"].append({"files": files, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                                    "trace": traceback.format_exc(limit=3)})
+        if tabular or len(mini_batch) == 1:   # tabular: every record of the mini-batch failed
+            out["outcomes"].append(_failed(names, len(mini_batch), exc))
             return out
-    for f in files:  # the mini-batch failed: score its files one by one to find the bad one(s)
+    for f in mini_batch:  # a mini-batch of files failed: score its files one by one to find the bad one(s)
         try:
-            out["outcomes"].append({"files": [f], "ok": True, "lines": _to_lines(run([f]))})
+            out["outcomes"].append({"names": [Path(f).name], "count": 1, "ok": True, "lines": _to_lines(run([f]))})
         except Exception as exc:
-            out["outcomes"].append({"files": [f], "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                                    "trace": traceback.format_exc(limit=3)})
+            out["outcomes"].append(_failed([Path(f).name], 1, exc))
     return out
 
 
@@ -195,18 +317,30 @@ def _worker_run(files: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class BatchResult:
-    """What a batch run did: output file, rows appended, files scored and failed, the log."""
+    """What a batch run did: output file, rows appended, items (files or records) scored and failed, the log.
+
+    ``input_kind`` is ``"file"`` (items are files: ``files_scored``, ``failed_files``) or ``"tabular"``
+    (items are records: ``failed_files`` names the failed mini-batches, ``failed_items`` counts records).
+    """
 
     output_dir: Path
     output_file: Path | None
     status: str = "NotStarted"
+    input_kind: str = "file"
     rows: int = 0
-    files_total: int = 0
+    items_total: int = 0
+    items_scored: int = 0
+    failed_items: int = 0
     files_scored: list[str] = field(default_factory=list)
     failed_files: dict[str, str] = field(default_factory=dict)
+    mini_batches: int = 0
     worker_pids: set[int] = field(default_factory=set)
     log: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def files_total(self) -> int:
+        return self.items_total if self.input_kind == "file" else 0
 
     @property
     def log_file(self) -> Path:
@@ -226,35 +360,13 @@ class BatchResult:
         return pd.read_csv(self.output_file, sep=sep, header=None, names=list(names) if names else None)
 
 
-def _input_files(inputs: Any) -> list[Path]:
-    """Files of a step input: a folder, a file, a list of files, or a workspace dataset."""
-    from dp100 import workspace as _ws
-
-    if isinstance(inputs, _ws.TabularDataset):
-        ws = _ws.Workspace.from_config(inputs.workspace_root)
-        files = [_ws.Datastore.get(ws, store).resolve(rel) for store, rel in inputs.paths]
-    elif isinstance(inputs, (str, os.PathLike)):
-        p = Path(inputs)
-        files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p]
-    elif isinstance(inputs, Iterable):
-        files = [Path(x) for x in inputs]
-    else:
-        raise BatchConfigError(f"step input must be a folder, files or a dataset, got {type(inputs).__name__}")
-    if not files:
-        raise BatchConfigError(f"step input {inputs!r} holds no files")
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise BatchConfigError(f"input file(s) not found: {', '.join(missing)}")
-    return [f.resolve() for f in files]
-
-
 class ParallelRunStep:
     """``ParallelRunStep(name, parallel_run_config, inputs=[...], output=...)``: one batch step.
 
-    In a pipeline (``dp100.pipeline.Pipeline(ws, steps=[step])``) the input may be a dataset, a
-    folder, a list of files, a ``dp100.pipeline.PipelineParameter`` (set at submit time) or a
-    ``PipelineData`` another step writes; ``output`` a folder name or a ``PipelineData`` later steps
-    read. ``step.run()`` scores at once, outside any pipeline.
+    In a pipeline (``dp100.pipeline.Pipeline(ws, steps=[step])``) the input may be a Tabular or File
+    dataset, a folder, a list of files, a ``dp100.pipeline.PipelineParameter`` (set at submit time)
+    or a ``PipelineData`` another step writes; ``output`` a folder name or a ``PipelineData`` later
+    steps read. ``step.run()`` scores at once, outside any pipeline.
     """
 
     def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
@@ -278,7 +390,7 @@ class ParallelRunStep:
 
     def run(self, inputs: Any = None, output_dir: str | os.PathLike | None = None, show_progress: bool = True,
             log=None) -> BatchResult:
-        """Score every input file now; return the :class:`BatchResult` (raise BatchRunError on failure)."""
+        """Score the input now; return the :class:`BatchResult` (raise BatchRunError on failure)."""
         source = inputs if inputs is not None else self.inputs[0]
         if hasattr(source, "default_value"):   # a dp100.pipeline.PipelineParameter: its default
             source = source.default_value
@@ -291,18 +403,35 @@ class ParallelRunStep:
         return f"ParallelRunStep(name={self.name!r}, entry_script={self.parallel_run_config.entry_script!r})"
 
 
-def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], output_dir: str | os.PathLike,
+def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.PathLike,
                  show_progress: bool = True, log=None, desc: str = "batch") -> BatchResult:
-    """Run ``config.entry_script`` over ``files`` in mini-batches on ``config.workers`` processes."""
+    """Run ``config.entry_script`` over ``inputs`` in mini-batches on ``config.workers`` processes.
+
+    ``inputs``: a Tabular dataset or :class:`TabularInput` (DataFrame mini-batches sized in bytes),
+    or a File dataset, a folder or a list of files (lists of paths, ``mini_batch_size`` files each).
+    """
     from tqdm.auto import tqdm
 
-    files = [str(Path(f).resolve()) for f in files]
-    if not files:
+    if isinstance(inputs, (list, tuple)) and not inputs:
         raise BatchConfigError("no input files to score")
+    source = _input_files(inputs)
+    tabular = isinstance(source, TabularInput)
+    if tabular:
+        size = config.bytes_per_batch()
+        batches = source.mini_batches(size)
+        unit, what = "record", f"{sum(len(b) for _, b in batches)} records of {len(source.files)} file(s)"
+        how = f"of up to {size:,} bytes"
+    else:
+        files = [str(f) for f in source]
+        size = config.files_per_batch()
+        batches = [(f"files {i}-{min(i + size, len(files)) - 1}", files[i:i + size])
+                   for i in range(0, len(files), size)]
+        unit, what, how = "file", f"{len(files)} files", f"of up to {size}"
     out_dir = Path(output_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     output_file = out_dir / config.append_row_file_name if config.output_action == "append_row" else None
-    result = BatchResult(out_dir, output_file, status="Running", files_total=len(files))
+    result = BatchResult(out_dir, output_file, status="Running", input_kind="tabular" if tabular else "file",
+                         items_total=sum(len(b) for _, b in batches), mini_batches=len(batches))
     log_handle = open(result.log_file, "w")
 
     def say(line: str) -> None:
@@ -313,10 +442,8 @@ def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], 
         if log is not None:
             log(stamped)
 
-    size = config.mini_batch_size
-    batches = [files[i:i + size] for i in range(0, len(files), size)]
-    say(f"{desc}: {len(files)} files in {len(batches)} mini-batches of up to {size}, "
-        f"{config.workers} worker process(es), error_threshold={config.error_threshold}, "
+    say(f"{desc}: {what} in {len(batches)} mini-batches {how}, "
+        f"{config.workers} worker process(es), error_threshold={config.error_threshold} ({unit}s), "
         f"output_action={config.output_action}")
     if output_file is not None:
         output_file.write_text("")
@@ -325,16 +452,16 @@ def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], 
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(config.workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_init, initargs=(str(config.script_path), env))
-    bar = tqdm(total=len(files), unit="file", desc=desc, disable=not show_progress, leave=False)
+    bar = tqdm(total=result.items_total, unit=unit, desc=desc, disable=not show_progress, leave=False)
     failure: str | None = None
     seen_pids: set[int] = set()
     try:
-        futures = {pool.submit(_worker_run, b): b for b in batches}
+        futures = {pool.submit(_worker_run, label, b): label for label, b in batches}
         for future in concurrent.futures.as_completed(futures):
             try:
                 answer = future.result()
             except Exception as exc:  # a worker died (killed, out of memory, ...)
-                failure = f"a worker process died while scoring {len(futures[future])} file(s): {exc}"
+                failure = f"a worker process died while scoring {futures[future]}: {exc}"
                 break
             pid = answer["pid"]
             if pid not in seen_pids:
@@ -346,30 +473,33 @@ def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], 
                 break
             result.worker_pids.add(pid)
             for outcome in answer["outcomes"]:
-                names = ", ".join(Path(f).name for f in outcome["files"])
+                names = ", ".join(outcome["names"])
                 if outcome["ok"]:
                     lines = outcome["lines"]
                     if output_file is not None and lines:
                         with open(output_file, "a") as fh:  # append as each mini-batch completes
                             fh.write("\n".join(lines) + "\n")
                     result.rows += len(lines)
-                    result.files_scored += [Path(f).name for f in outcome["files"]]
+                    result.items_scored += outcome["count"]
+                    if not tabular:
+                        result.files_scored += outcome["names"]
                     say(f"worker {pid}: scored {names}: {len(lines)} row(s)")
                 else:
-                    for f in outcome["files"]:
-                        result.failed_files[Path(f).name] = outcome["error"]
+                    for name in outcome["names"]:
+                        result.failed_files[name] = outcome["error"]
+                    result.failed_items += outcome["count"]
                     say(f"worker {pid}: FAILED {names}: {outcome['error']}")
-                bar.update(len(outcome["files"]))
-            if config.error_threshold != -1 and len(result.failed_files) > config.error_threshold:
+                bar.update(outcome["count"])
+            if config.error_threshold != -1 and result.failed_items > config.error_threshold:
                 bad = "; ".join(f"{k}: {v}" for k, v in result.failed_files.items())
-                failure = (f"error_threshold={config.error_threshold} exceeded: {len(result.failed_files)} "
-                           f"file(s) failed ({bad})")
+                failure = (f"error_threshold={config.error_threshold} exceeded: {result.failed_items} "
+                           f"{unit}(s) failed ({bad})")
                 break
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
     result.seconds = time.perf_counter() - start
-    kept = f"{result.rows} row(s) from {len(result.files_scored)} of {len(files)} file(s)"
+    kept = f"{result.rows} row(s) from {result.items_scored} of {result.items_total} {unit}(s)"
     if output_file is not None:
         kept += f" are in {output_file}"
     if failure:
@@ -378,7 +508,7 @@ def run_parallel(config: ParallelRunConfig, files: Sequence[str | os.PathLike], 
         log_handle.close()
         raise BatchRunError(f"batch run {desc!r} failed: {failure}. Kept: {kept}.", result)
     result.status = "Finished"
-    skipped = f", {len(result.failed_files)} failed file(s) ignored" if result.failed_files else ""
+    skipped = f", {result.failed_items} failed {unit}(s) ignored" if result.failed_items else ""
     say(f"{desc}: finished in {result.seconds:.1f} s: {kept}{skipped}")
     log_handle.close()
     return result
