@@ -225,10 +225,13 @@ def bandit_rule(value: float, best: float, step: int, *, maximize: bool = True,
 
 def truncation_rule(value: float, others: Iterable[float], step: int, *, truncation_percentage: float,
                     maximize: bool = True, evaluation_interval: int = 1, delay_evaluation: int = 0) -> bool:
-    """Azure's truncation selection: at an evaluation interval, cancel the lowest X% of runs.
+    """The course's model of Azure's truncation selection: at an evaluation interval, cancel the
+    lowest X% of the runs.
 
     With ``n`` runs at this interval (this one and ``others``), the ``k = floor(n * X / 100)`` worst
-    are cancelled: this run stops when fewer than ``k`` runs are strictly worse than it.
+    are cancelled: this run stops when fewer than ``k`` runs are strictly worse than it. Azure
+    documents no rounding rule; it also ranks a young run against the older runs' metrics at the
+    same (and earlier) intervals, which is what ``others`` holds when the pruner calls this.
     """
     if isinstance(truncation_percentage, bool) or not isinstance(truncation_percentage, (int, float)) \
             or not 1 <= truncation_percentage <= 99:
@@ -306,10 +309,14 @@ def MedianStoppingPolicy(evaluation_interval: int = 1, delay_evaluation: int = 0
     """Azure's ``MedianStoppingPolicy`` as Optuna's own ``MedianPruner``.
 
     Optuna stops a trial whose best value so far is worse than the median of the finished trials'
-    values at the same step; Azure compares running averages. Same idea, slightly different numbers.
+    values at the same step; Azure compares with the median of all runs' running averages over
+    intervals 1..N. Same idea, slightly different numbers. The intervals are Azure's: Optuna checks
+    at ``n_warmup_steps + k * interval_steps``, so the warm-up is rounded up to the first multiple
+    of ``evaluation_interval`` that is >= ``delay_evaluation`` (and >= 1: intervals count from 1).
     """
     _check_interval_args(evaluation_interval, delay_evaluation)
-    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=delay_evaluation,
+    first = -(-max(delay_evaluation, 1) // evaluation_interval) * evaluation_interval
+    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=first,
                                        interval_steps=evaluation_interval)
 
 

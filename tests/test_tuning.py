@@ -193,6 +193,23 @@ def test_median_stopping_is_optunas_median_pruner():
         MedianStoppingPolicy(evaluation_interval=0)
 
 
+@pytest.mark.parametrize("interval, delay", [(2, 5), (2, 4), (3, 1), (1, 0), (4, 0)])
+def test_median_stopping_applies_at_azures_intervals(interval, delay):
+    # Azure: every multiple of evaluation_interval that is >= delay_evaluation (Optuna alone would
+    # check at delay + k * interval: 5, 7, 9 instead of 6, 8, 10 for interval 2, delay 5).
+    policy = MedianStoppingPolicy(evaluation_interval=interval, delay_evaluation=delay)
+    study = optuna.create_study(direction="maximize", pruner=policy)
+    study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={s: 1.0 for s in range(1, 13)}))
+    checked = []
+    trial = study.ask()
+    for step in range(1, 13):
+        trial.report(0.0, step)                     # always below the median: pruned where checked
+        if policy.prune(study, study._storage.get_trial(trial._trial_id)):
+            checked.append(step)
+            break
+    assert checked == [next(s for s in range(1, 13) if is_evaluation_interval(s, interval, delay))]
+
+
 def test_policies_name_their_settings():
     assert "slack_factor=0.1" in repr(BanditPolicy(slack_factor=0.1))
     assert "truncation_percentage=20" in repr(TruncationSelectionPolicy(20))
