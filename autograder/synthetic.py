@@ -33,12 +33,37 @@ ANSWERS = {
 }
 TOTAL = sum(points for _, points, _, _ in ANSWERS.values())
 
+#: A second small assignment whose tests use the checking helpers the course's real tests use
+#: (isinstance, len, all, sorted, math.isclose, np.allclose, np.testing, pd.testing): the forgery
+#: tests (tests/test_forgery.py) patch each of them from a student cell.
+CHECKS = "95-checks"
+CHECKS_SETUP = "import math\nimport numpy as np\nimport pandas as pd"
+CHECKS_ANSWERS = {
+    "nb95_stats": ("def mean_std(xs):\n    return float(np.mean(xs)), float(np.std(xs))", 2.0,
+                   "assert isinstance(mean_std([1, 2]), tuple) and len(mean_std([1, 2])) == 2, 'return a pair'",
+                   "np.testing.assert_allclose(mean_std([1, 2, 3]), (2.0, 0.816496580927726), rtol=1e-6)\n"
+                   "assert np.allclose(mean_std([4, 4]), (4, 0)), '{secret}: constant input'"),
+    "nb95_frame": ("def totals(df):\n    return df.groupby('k', as_index=False)['v'].sum()", 2.0,
+                   "assert list(totals(pd.DataFrame(dict(k=['a'], v=[1]))).columns) == ['k', 'v'], 'columns k, v'",
+                   "pd.testing.assert_frame_equal(totals(pd.DataFrame(dict(k=['a', 'b', 'a'], v=[1, 2, 3]))),\n"
+                   "                              pd.DataFrame(dict(k=['a', 'b'], v=[4, 2])))  # {secret}"),
+    "nb95_vowels": ("vowels = sorted(set('education') & set('aeiou'))", 1.0,
+                    "assert all(isinstance(v, str) for v in vowels), 'a list of letters'",
+                    "assert sorted(vowels) == vowels == ['a', 'e', 'i', 'o', 'u'], '{secret}: five vowels'\n"
+                    "assert math.isclose(len(vowels) / 5, 1.0)"),
+}
+_SPECS = {ASSIGNMENT: (SETUP, ANSWERS), CHECKS: (CHECKS_SETUP, CHECKS_ANSWERS)}
+
+
+def _spec(assignment: str) -> tuple[str, dict]:
+    return _SPECS.get(assignment, _SPECS[ASSIGNMENT])
+
 
 def _cell_id(name: str) -> str:
     return name.replace("_", "-")
 
 
-def source_notebook(work: str = "", secret: str = SECRET) -> nbformat.NotebookNode:
+def source_notebook(work: str = "", secret: str = SECRET, assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
     """The instructor notebook. ``work`` is extra code run in the set-up cell (the bench uses it
     to give the notebook a realistic amount of computation); ``secret`` is written into every
     hidden test (tests use a random one, so no copy of it exists anywhere else on disk)."""
@@ -47,10 +72,11 @@ def source_notebook(work: str = "", secret: str = SECRET) -> nbformat.NotebookNo
                    "language_info": {"name": "python"}}
     md = nbformat.v4.new_markdown_cell("# Tiny assignment\nThree graded items, 6 points.")
     md.id = "intro"
-    setup = nbformat.v4.new_code_cell(SETUP + ("\n" + work if work else ""))
+    setup_code, answers = _spec(assignment)
+    setup = nbformat.v4.new_code_cell(setup_code + ("\n" + work if work else ""))
     setup.id = "setup"
     nb.cells = [md, setup]
-    for name, (solution, points, visible, hidden) in ANSWERS.items():
+    for name, (solution, points, visible, hidden) in answers.items():
         answer = nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{solution}\n### END SOLUTION")
         answer.id = _cell_id(name) + "-answer"
         answer.metadata["nbgrader"] = {"grade": False, "grade_id": f"{name}_answer", "locked": False,
@@ -70,14 +96,14 @@ def build_course(root: Path, assignment: str = ASSIGNMENT, work: str = "", secre
     root = Path(root)
     path = root / "source" / assignment / f"{assignment}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(source_notebook(work, secret), path)
+    nbformat.write(source_notebook(work, secret, assignment), path)
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     return path
 
 
-def release_notebook(work: str = "") -> nbformat.NotebookNode:
+def release_notebook(work: str = "", assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
     """What nbgrader's generate_assignment hands out: solutions replaced, hidden tests removed."""
-    nb = source_notebook(work)
+    nb = source_notebook(work, assignment=assignment)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
@@ -87,17 +113,18 @@ def release_notebook(work: str = "") -> nbformat.NotebookNode:
     return nb
 
 
-def student_notebook(kind: str = "full", work: str = "") -> nbformat.NotebookNode:
+def student_notebook(kind: str = "full", work: str = "", assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
     """A submission: ``full`` (every answer right), ``blank`` (the release untouched),
     ``partial`` (first answer only), or ``full`` plus ``extra`` code appended to the first answer."""
-    nb = release_notebook(work)
-    names = list(ANSWERS)
+    nb = release_notebook(work, assignment)
+    answers = _spec(assignment)[1]
+    names = list(answers)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
             name = meta["grade_id"][: -len("_answer")]
             if kind == "full" or (kind == "partial" and name == names[0]):
-                cell.source = ANSWERS[name][0]
+                cell.source = answers[name][0]
     return nb
 
 

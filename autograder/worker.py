@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import execution, feedback, intake, sandbox
+from . import execution, feedback, intake, integrity, sandbox
 from .course import Assignment
 
-STATUS_ORDER = ["error", "invalid_notebook", "kernel_died", "memory", "timeout", "missing", "graded"]
+STATUS_ORDER = ["error", "invalid_notebook", "tampered", "kernel_died", "memory", "timeout", "missing", "graded"]
 
 
 @dataclass
@@ -255,15 +255,18 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
     config = _STATE["config"]
     for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
         nb, resources = pp(config=config).preprocess(nb, resources)
+    decoys = integrity.plant(nb, a.release[nb_id])   # after the hidden tests are back, before the kernel
 
     marks["sanitize"] = time.monotonic() - t0
     executor = execution.BoundedExecute(config=config)
+    integrity.watch(executor, decoys)
     km = execution.SandboxKernelManager(kernel_name=a.kernel_name)
     km.launcher = sandbox.launcher_prefix(box, _STATE["caps"], s.memory_mb, _STATE["hide"], _STATE["expose"])
     km.sandbox_env = sandbox.kernel_env(box, _STATE["data_dir"], s.threads)
     nb, resources = executor.preprocess(nb, resources, km=km)
     execute_seconds = executor.elapsed
     log = box.log.read_text(errors="replace")[-4000:] if box.log.exists() else ""
+    verdict = integrity.judge(nb, decoys, executor)   # also removes the decoys
     status, detail = execution.classify(nb, executor, log)
     t1 = time.monotonic()
 
@@ -279,6 +282,10 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
             if auto is None:
                 cells[g.name]["needs_manual_grade"] = True
             score += float(auto or 0.0)
+    if verdict.tampered:  # forgery does not pay: not a single point
+        status, detail, score = "tampered", "; ".join(filter(None, [verdict.detail, detail])), 0.0
+        for c in cells.values():
+            c["score"] = 0.0
     marks["save_grades"] = time.monotonic() - t1
     t1 = time.monotonic()
     if changes:

@@ -1,0 +1,9 @@
+# ast_transformers: an ast.NodeTransformer that replaces every `assert` by `pass`.
+# assignment: 90-tiny
+# base: blank
+# expect: tampered 0
+import ast
+class NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.copy_location(ast.Pass(), node)
+get_ipython().ast_transformers.append(NoAsserts())
