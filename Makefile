@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lab test release bench grade mlflow-ui venv clean
+.PHONY: lab test release bench grade progress mlflow-ui venv clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ bench: $(STAMP)
 ## Grade the embedded sample class of every assignment (autograder/samples) and print the tables.
 grade: $(STAMP)
 	$(PY) -m autograder demo --out grades-demo
+
+## Your progress: grade your own notebooks/*.ipynb with their visible checks; chart in progress.png.
+progress: $(STAMP)
+	$(PY) tools/progress.py
 
 ## MLflow UI ("Studio") on a notebook's local workspace: make mlflow-ui WS=notebooks/workspace-02
 WS ?= notebooks/workspace-01
