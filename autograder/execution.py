@@ -2,12 +2,14 @@
 
 - per-cell timeout: nbgrader/nbclient's ``timeout`` (interrupt, record ``CellTimeoutError``);
 - whole-notebook wall-clock cap: a watchdog kills the kernel's process group when it is reached;
-- memory: the launcher caps the kernel's address space (``MemoryError`` in the cell, or a dead
-  kernel whose log shows an allocation failure);
+- memory: the launcher caps each process's address space (``MemoryError`` in the cell) and the
+  submission's memory group caps all its processes together (a dead kernel whose log shows an
+  allocation failure or the group's OOM kill);
 - a kernel that dies (``os._exit``, a segfault, the watchdog) stops execution; every cell that
   did not run gets an error output, so nbgrader scores it 0 (without it, an unexecuted test cell
   has no error and nbgrader would give it full marks);
-- output is capped per notebook so a cell printing in a loop cannot exhaust the grader's memory.
+- output is capped per notebook and per message (every message type, tracebacks included), so
+  nothing a kernel prints can exhaust the grader's memory.
 """
 from __future__ import annotations
 
@@ -16,28 +18,46 @@ import signal
 import threading
 import time
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Integer, List
+from traitlets import Any, Dict, Integer, List, default
 
 MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory",
                 "Unable to allocate", "failed to allocate")
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Start the kernel through :mod:`autograder.launcher`, with a clean environment."""
+    """Start the kernel through the sandbox's command prefix, with a clean environment.
+
+    :func:`autograder.sandbox.configure_kernel` fills these in: the transport is ``ipc`` (Unix
+    sockets in a folder of the kernel's own, so two kernels started at once can never pick the same
+    TCP port and receive each other's messages), the kernel command is ``kernel_boot.py`` (the
+    kernel's own logs go to its log file, never into a cell), and ``on_connection_file`` hands the
+    kernel's folder over to its uid once jupyter_client has written the connection file there.
+    """
 
     launcher = List([]).tag(config=False)
     sandbox_env = Dict({}).tag(config=False)
+    kernel_argv = List([]).tag(config=False)
+    on_connection_file = Any(None).tag(config=False)
 
     def format_kernel_cmd(self, extra_arguments=None):
-        return list(self.launcher) + super().format_kernel_cmd(extra_arguments)
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self.kernel_argv:
+            cmd = [a.replace("{connection_file}", self.connection_file) for a in self.kernel_argv]
+        return list(self.launcher) + cmd
 
     async def _async_pre_start_kernel(self, **kw):
         kw["env"] = dict(self.sandbox_env)
-        return await super()._async_pre_start_kernel(**kw)
+        result = await super()._async_pre_start_kernel(**kw)
+        if self.on_connection_file is not None:
+            self.on_connection_file()
+        return result
 
     def kernel_pid(self) -> int | None:
         proc = getattr(self.provisioner, "process", None)
@@ -60,7 +80,10 @@ class BoundedExecute(Execute):
         self.abort_cell: int | None = None
         self.killed_by_watchdog = False
         self._output_bytes = 0
+        self._output_count = 0
         self._output_capped = False
+        if km is not None:
+            km.client_factory = BoundedKernelClient  # bounded message size
         self._km = km
         self._done: set[int] = set()
         self.cell_stuck = False
@@ -82,6 +105,7 @@ class BoundedExecute(Execute):
         finally:
             timer.cancel()
             self._kill_kernel()
+            self._release_kernel()
         self.elapsed = time.monotonic() - self._started
         return nb, resources
 
@@ -89,6 +113,27 @@ class BoundedExecute(Execute):
     def _watchdog(self) -> None:
         self.killed_by_watchdog = True
         self._kill_kernel()
+
+    def _release_kernel(self) -> None:
+        """nbclient leaves a kernel manager it was given (``km=``) as it is: close the client's
+        sockets, reap the process and remove the connection and socket files here, or every
+        notebook would leave them behind (stock jupyter_client writes them to /tmp)."""
+        kc, km = getattr(self, "kc", None), self._km
+        if kc is not None:
+            try:
+                kc.stop_channels()
+            except Exception:
+                pass
+            self.kc = None
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except Exception:
+                pass
+        if km is not None:
+            km.cleanup_connection_file()
+            km.cleanup_ipc_files()
 
     def _kill_kernel(self) -> None:
         km = self._km
@@ -147,18 +192,96 @@ class BoundedExecute(Execute):
                 self._not_run(cell)
 
     # -- output cap -----------------------------------------------------------------------------
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
-        self._output_bytes += size
-        if self._output_bytes > self.max_output_bytes and msg.get("msg_type") in (
-                "stream", "display_data", "execute_result", "update_display_data"):
-            if not self._output_capped:
-                self._output_capped = True
-                return NotebookNode(output_type="stream", name="stdout",
-                                    text=f"\n[autograder: output beyond {self.max_output_bytes} bytes dropped]\n")
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+    # Every message a kernel sends ends up in the grader's memory (and in the feedback page), so
+    # each kind is bounded: ZeroMQ refuses any single message above BoundedKernelClient's limit
+    # before it is decoded; rich and stream output stops at max_output_bytes or max_outputs per
+    # notebook (one notice says so); error messages are always kept (a failing cell must score 0)
+    # but their text is cut to max_error_chars; clear_output and comm (widget) floods are dropped
+    # past the same caps.
+    max_outputs = Integer(2_000).tag(config=True)
+    max_error_chars = Integer(20_000).tag(config=True)
+
+    def process_message(self, msg, cell, cell_index):
+        kind = msg.get("msg_type")
+        content = msg.get("content") or {}
+        if kind == "error":
+            _truncate_error(content, self.max_error_chars)
+            self._output_bytes += _message_size(content)
+            self._output_count += 1
+        elif kind in ("stream", "display_data", "execute_result", "update_display_data", "clear_output") \
+                or kind.startswith("comm"):
+            self._output_bytes += _message_size(content)
+            self._output_count += 1
+            if self._output_bytes > self.max_output_bytes or self._output_count > self.max_outputs:
+                if not self._output_capped:
+                    self._output_capped = True
+                    cell.setdefault("outputs", []).append(NotebookNode(
+                        output_type="stream", name="stdout",
+                        text=f"\n[autograder: output beyond {self.max_output_bytes} bytes or "
+                             f"{self.max_outputs} outputs dropped]\n"))
+                outputs = cell.setdefault("outputs", [])
+                if kind == "stream" and content.get("name") == "stderr" and not any(
+                        o.get("name") == "stderr" for o in outputs if o.get("output_type") == "stream"):
+                    # keep nbgrader's rule (a test cell writing to stderr scores 0) past the cap
+                    outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                                text="[autograder: stderr output beyond the cap dropped]\n"))
+                return None
+        return super().process_message(msg, cell, cell_index)
+
+
+def _message_size(content: dict) -> int:
+    """Characters of output a message carries (text, every mime type, error fields, comm data)."""
+    size = len(str(content.get("text", "")))
+    data = content.get("data")
+    if isinstance(data, dict):
+        size += sum(len(str(v)) for v in data.values())
+    size += len(str(content.get("evalue", ""))) + sum(len(str(t)) for t in content.get("traceback") or [])
+    return size
+
+
+def _truncate_error(content: dict, limit: int) -> None:
+    """Cut an error message's evalue and traceback to about ``limit`` characters, in place."""
+    note = "... [autograder: cut]"
+    content["ename"] = str(content.get("ename", "Error"))[:200]
+    evalue = str(content.get("evalue", ""))
+    if len(evalue) > limit:
+        content["evalue"] = evalue[:limit] + note
+    lines, budget = [], limit
+    for line in list(content.get("traceback") or [])[:200]:
+        line = str(line)
+        if budget <= 0:
+            lines.append(note)
+            break
+        lines.append(line[:budget] + (note if len(line) > budget else ""))
+        budget -= len(line)
+    content["traceback"] = lines
+
+
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose ZeroMQ sockets refuse any message larger than ``max_message_bytes``
+    (``ZMQ_MAXMSGSIZE``: the connection is reset, the message never reaches Python), so a kernel
+    printing a gigabyte in one message cannot make the grader hold it. A refused execute reply
+    leaves the cell waiting until its timeout, which then stops it."""
+
+    max_message_bytes = 32 * 1024 * 1024
+
+    @default("context")
+    def _context_default(self):
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        return context
+
+
+def read_tail(path, limit: int = 4000) -> str:
+    """The last ``limit`` bytes of a (kernel) log, read by seeking: never the whole file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def classify(nb, executor: BoundedExecute, kernel_log: str) -> tuple[str, str]:

@@ -233,20 +233,90 @@ def redact_notebook(nb: NotebookNode, hidden: HiddenTests, scores: dict[str, tup
     return n
 
 
+# -- student HTML/JavaScript never runs in the reader's browser -----------------------------------
+SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
+             "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li",
+             "mark", "ol", "p", "pre", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table",
+             "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var"}
+_DROP_WITH_CONTENT = re.compile(r"(?is)<(script|style|template|noscript)\b.*?</\1\s*>")
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    """No event handlers, no styles, links only to the web (or an anchor), images only from the web or
+    inline raster data."""
+    from urllib.parse import urlsplit
+
+    if name in ("class", "id", "title"):
+        return True
+    if tag == "a" and name == "href":
+        return value.startswith("#") or urlsplit(value).scheme.lower() in ("http", "https", "mailto")
+    if tag == "img" and name == "src":
+        return (urlsplit(value).scheme.lower() in ("http", "https")
+                or value.lower().startswith(("data:image/png", "data:image/jpeg", "data:image/gif")))
+    if tag == "img" and name in ("alt", "width", "height"):
+        return True
+    return tag in ("td", "th") and name in ("colspan", "rowspan", "align")
+
+
+def clean_html(text: str) -> str:
+    """HTML a student's code or notebook produced, with everything that could run removed (bleach,
+    the library nbconvert sanitises with, and an allow-list of tags and attributes)."""
+    import bleach
+
+    return bleach.clean(_DROP_WITH_CONTENT.sub("", str(text)), tags=SAFE_TAGS, attributes=_safe_attribute,
+                        protocols=["http", "https", "mailto", "data"], strip=True, strip_comments=True)
+
+
+def _sanitizer():
+    """nbconvert's SanitizeHTML preprocessor: keeps plain text, images, LaTeX and JSON outputs, runs
+    HTML and Markdown outputs through :func:`clean_html`, and deletes every other kind (JavaScript,
+    SVG, widget views...). Markdown cells are cleaned when rendered (``SafeHTMLExporter``)."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    class Sanitize(SanitizeHTML):
+        def sanitize_html_tags(self, html_str):
+            return clean_html(html_str)
+
+        def preprocess_cell(self, cell, resources, index):
+            if cell.cell_type == "code":
+                cell.outputs = self.sanitize_code_outputs(cell.get("outputs", []))
+                for out in cell.outputs:
+                    if out.get("output_type") not in ("stream", "error") and not set(out.get("data", {})) - {"metadata"}:
+                        out["data"] = {"text/plain": "[autograder: an output that could run code in a browser "
+                                                     "(JavaScript, SVG, widget) is not shown here]"}
+            return cell, resources
+
+    return Sanitize(safe_output_keys={"metadata", "text/plain", "text/latex", "application/json",
+                                      "image/png", "image/jpeg", "image/gif"})
+
+
 class FeedbackWriter:
-    """nbgrader's feedback HTML template, one exporter per worker process (templates compile once)."""
+    """nbgrader's feedback HTML template, one exporter per worker process (templates compile once).
+
+    A feedback page is opened by the student and by the instructor (formgrader, artifacts), so
+    nothing a student's notebook holds may run there: outputs go through nbconvert's sanitiser,
+    and Markdown (cells and nbgrader comments) is cleaned after it is rendered, so a
+    ``[link](javascript:...)`` or raw ``<script>`` in a Markdown cell never reaches the page live.
+    """
 
     def __init__(self):
+        from jinja2 import pass_context
         from nbconvert.exporters import HTMLExporter
         from traitlets.config import Config
         import nbgrader
+
+        class SafeHTMLExporter(HTMLExporter):
+            @pass_context
+            def markdown2html(self, context, source):
+                return clean_html(HTMLExporter.markdown2html(self, context, source))
 
         base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
         c = Config()
         c.HTMLExporter.template_name = "feedback"
         c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
         c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
-        self.exporter = HTMLExporter(config=c)
+        self.exporter = SafeHTMLExporter(config=c)
+        self.sanitizer = _sanitizer()
 
     def write(self, nb: NotebookNode, path: Path, *, notebook: str, assignment: str, student: str,
               score: float, max_score: float, scores: dict[str, tuple[float | None, float]]) -> None:
@@ -259,6 +329,7 @@ class FeedbackWriter:
                 meta["points"] = points
         resources = {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
                                   "score": score, "max_score": max_score, "late_penalty": 0}}
+        nb, _ = self.sanitizer.preprocess(nb, {})
         body, _ = self.exporter.from_notebook_node(nb, resources=resources)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")

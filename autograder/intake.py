@@ -124,6 +124,11 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
                             "this assignment is Python")
     if spec.get("name") != kernel_name:
         notes.append(f"kernel {spec.get('name')!r} replaced by the course kernel {kernel_name!r}")
+    for cell in nb.cells:  # the grader reads nbgrader metadata as a table with a text grade_id
+        meta = cell.metadata.get("nbgrader")
+        if meta is not None and not (isinstance(meta, dict) and isinstance(meta.get("grade_id", ""), str)):
+            del cell.metadata["nbgrader"]
+            notes.append("altered: malformed nbgrader metadata removed from a cell")
     ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
     if ids and expected_ids and not ids & expected_ids:
         theirs = ", ".join(sorted(ids)[:3])

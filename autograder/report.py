@@ -1,14 +1,26 @@
-"""Outputs: OUT/grades.csv, OUT/grades.json, a feedback page for every row, the console table."""
+"""Outputs: OUT/grades.csv, OUT/grades.json, a feedback page for every row, the console table.
+
+Student ids come from folder names a student chooses: in grades.csv every text cell that a
+spreadsheet would run as a formula is prefixed with a quote (``export.spreadsheet_safe``), and the
+console table shows control characters as ``?``. grades.json keeps the ids as they are (JSON is
+data, not a formula language) and says which layout it has in ``format_version``.
+"""
 from __future__ import annotations
 
 import csv
 import html
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
+from .export import spreadsheet_safe
+
 COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "detail"]
+#: grades.json layout version: raise it when a field changes meaning or goes away (docs/grading.md).
+FORMAT_VERSION = 2
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def write_placeholder_feedback(out: Path, result, notebooks: list[str]) -> None:
@@ -34,8 +46,10 @@ def write(out: Path, assignment: str, results: list, meta: dict) -> None:
         w = csv.DictWriter(fh, fieldnames=COLUMNS + ["seconds"])
         w.writeheader()
         for r in results:
-            w.writerow({**r.row(), "seconds": round(r.seconds, 2)})
+            row = {k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in r.row().items()}
+            w.writerow({**row, "seconds": round(r.seconds, 2)})
     doc = {
+        "format_version": FORMAT_VERSION,
         "assignment": assignment,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
@@ -53,11 +67,12 @@ def write(out: Path, assignment: str, results: list, meta: dict) -> None:
 
 def table(results: list, file=sys.stdout) -> None:
     results = sorted(results, key=lambda r: r.student_id)
-    wid = max([len("student_id")] + [len(r.student_id) for r in results])
+    shown = [_CONTROL.sub("?", r.student_id) for r in results]   # no terminal escapes from a folder name
+    wid = max([len("student_id")] + [len(v) for v in shown])
     print(f"{'student_id':<{wid}}  {'score':>11}  {'status':<16}  detail", file=file)
-    for r in results:
-        detail = r.detail if len(r.detail) <= 100 else r.detail[:97] + "..."
-        print(f"{r.student_id:<{wid}}  {r.score:>5g} / {r.max_score:<3g}  {r.status:<16}  {detail}", file=file)
+    for sid, r in zip(shown, results):
+        detail = _CONTROL.sub("?", r.detail if len(r.detail) <= 100 else r.detail[:97] + "...")
+        print(f"{sid:<{wid}}  {r.score:>5g} / {r.max_score:<3g}  {r.status:<16}  {detail}", file=file)
 
 
 class Progress:
@@ -73,10 +88,10 @@ class Progress:
     def update(self, result) -> None:
         self.done += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(f"{result.student_id}: {result.status}")
+            self.bar.set_postfix_str(f"{_CONTROL.sub('?', result.student_id)}: {result.status}")
             self.bar.update(1)
         else:
-            print(f"[{self.done}/{self.total}] {result.student_id}: {result.status} "
+            print(f"[{self.done}/{self.total}] {_CONTROL.sub('?', result.student_id)}: {result.status} "
                   f"{result.score:g}/{result.max_score:g} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)
 
     def close(self) -> None:

@@ -184,8 +184,10 @@ def _grade(sub: intake.Submission) -> Result:
         if os.environ.get("AUTOGRADER_TIMINGS"):
             print(f"[timings] {sub.student_id}: make_box {t_box:.2f} s, remove_box {time.monotonic() - t_rm:.2f} s",
                   file=sys.stderr, flush=True)
+    # A notebook that was handed in decides the status: a two-notebook submission with one missing is
+    # graded (or worse) with the missing one at 0 and named in the detail, never "missing" with points.
     graded_any = [r for r in results if r.status != "missing"]
-    status = min((r.status for r in results), key=STATUS_ORDER.index) if graded_any else "missing"
+    status = min((r.status for r in graded_any), key=STATUS_ORDER.index) if graded_any else "missing"
     details = [r.detail for r in results if r.detail] + notes
     return Result(sub.index, sub.student_id, a.id, status, "; ".join(dict.fromkeys(details)),
                   sum(r.score for r in results), a.max_score, results)
@@ -193,26 +195,53 @@ def _grade(sub: intake.Submission) -> Result:
 
 # -- tamper check -------------------------------------------------------------------------------
 def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
-    """Put back deleted graded/locked cells from the release, in place; report edits and deletions.
+    """Make the graded structure of ``nb`` the release's again, in place; report what differed.
+
+    - ``metadata.nbgrader`` of every graded, solution or locked cell is rebuilt from the release and
+      the cell gets the release's cell type back (a student who flips ``grade``, ``solution``,
+      ``locked``, ``points`` or the cell type is reported ``altered``, then graded normally);
+    - nbgrader metadata on a cell the release does not have (an invented or renamed ``grade_id``, a
+      second copy of one) is removed: it would make nbgrader fail or count the cell twice;
+    - deleted graded/locked cells are put back from the release where they were.
 
     nbgrader's OverwriteCells then restores edited locked cells from the gradebook (checksums) and
     injects the hidden tests. We do the re-insertion ourselves because nbgrader's
     ``add_missing_cells`` raises KeyError when both an answer cell and its test cell are deleted.
     """
     changes = []
+    release_cells = [(c.metadata["nbgrader"]["grade_id"], c) for c in release.cells
+                     if c.metadata.get("nbgrader", {}).get("grade_id")]
+    known = dict(release_cells)
+    seen: set[str] = set()
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(gid, str) or gid not in known or gid in seen:
+            del cell.metadata["nbgrader"]
+            changes.append(f"nbgrader metadata removed from a cell the release does not grade ({str(gid)[:40]})")
+            continue
+        seen.add(gid)
+        rcell = known[gid]
+        rmeta = rcell.metadata["nbgrader"]
+        flags = [k for k in GRADING_FLAGS if _flag(meta, k) != _flag(rmeta, k)]
+        if cell.cell_type != rcell.cell_type:
+            flags.append("cell type")
+            nb.cells[i] = cell = _as_cell_type(cell, rcell.cell_type)
+        if flags:
+            changes.append(f"changed {', '.join(flags)} of {gid}")
+        cell.metadata["nbgrader"] = copy.deepcopy(rmeta)
     have = {}
     for i, cell in enumerate(nb.cells):
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid and gid not in have:
             have[gid] = i
-    release_cells = [(c.metadata["nbgrader"]["grade_id"], c) for c in release.cells
-                     if c.metadata.get("nbgrader", {}).get("grade_id")]
     for gid, rcell in release_cells:
         meta = rcell.metadata["nbgrader"]
         if gid in have:
             scell = nb.cells[have[gid]]
-            if meta.get("locked") and (scell.cell_type != rcell.cell_type or
-                                       scell.source.rstrip() != rcell.source.rstrip()):
+            if meta.get("locked") and scell.source.rstrip() != rcell.source.rstrip():
                 changes.append(f"edited {gid}")
             continue
         changes.append(f"deleted {gid}")
@@ -231,6 +260,30 @@ def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> 
             if g and g not in have:
                 have[g] = i
     return changes
+
+
+GRADING_FLAGS = ("grade", "solution", "locked", "task", "points")
+
+
+def _flag(meta: dict, key: str):
+    value = meta.get(key)
+    if key != "points":
+        return bool(value)
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return value
+
+
+def _as_cell_type(cell: nbformat.NotebookNode, cell_type: str) -> nbformat.NotebookNode:
+    """The same source, id and metadata in a cell of ``cell_type`` (outputs dropped)."""
+    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+            "raw": nbformat.v4.new_raw_cell}[cell_type]
+    new = make(cell.get("source", ""))
+    new.metadata = copy.deepcopy(cell.get("metadata", {}))
+    if cell.get("id"):
+        new.id = cell.id
+    return new
 
 
 # -- the pipeline for one notebook --------------------------------------------------------------
@@ -261,11 +314,12 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
     executor = execution.BoundedExecute(config=config)
     integrity.watch(executor, decoys)
     km = execution.SandboxKernelManager(kernel_name=a.kernel_name)
-    km.launcher = sandbox.launcher_prefix(box, _STATE["caps"], s.memory_mb, _STATE["hide"], _STATE["expose"])
-    km.sandbox_env = sandbox.kernel_env(box, _STATE["data_dir"], s.threads)
+    sandbox.configure_kernel(km, _STATE["dirs"], box, _STATE["caps"], s.memory_mb, s.threads,
+                             _STATE["expose"], _STATE["data_dir"])
     nb, resources = executor.preprocess(nb, resources, km=km)
     execute_seconds = executor.elapsed
-    log = box.log.read_text(errors="replace")[-4000:] if box.log.exists() else ""
+    log = execution.read_tail(box.log, 4000)   # from the end: the log may be up to 1 GB
+    log += sandbox.sandbox_report(box)   # e.g. the submission's memory group killed a process
     verdict = integrity.judge(nb, decoys, executor)   # also removes the decoys
     status, detail = execution.classify(nb, executor, log)
     t1 = time.monotonic()

@@ -1,24 +1,27 @@
-"""`make bench`: stock `nbgrader autograde` vs `python -m autograder grade`, same class, one run.
+"""`make bench`: the autograder's speed, sandbox cost and determinism, measured in one run.
 
-A synthetic class of N submissions (default 20: full, partial and blank solutions of a small
-assignment whose set-up cell does a realistic amount of work: pandas + a scikit-learn fit) is
-graded twice on this machine:
+1. Speed: a synthetic class of N submissions (default 20: full, partial and blank solutions of a
+   small assignment whose set-up cell does a realistic amount of work: pandas + a scikit-learn fit)
+   is graded by stock nbgrader (`generate_assignment` + `autograde` + `generate_feedback`, one
+   after another) and by `python -m autograder grade --jobs 2` (includes its own set-up). Prints
+   both wall times and the ratio (target >= 1.8x on 2 cores), and the per-submission overhead of
+   ours above executing the notebook (target <= 1 s).
+2. Sandbox cost: the tiny assignment executed in the grader's sandbox (one at a time) versus the
+   same notebook executed by plain nbclient: the difference in execute time plus the time to make
+   and remove the submission's box (from AUTOGRADER_TIMINGS). Target: under 1 s per submission.
+3. Determinism: the full solution of every assignment (autograder/samples/<ID>/full) graded
+   COPIES times (default 10), two at a time as CI would (`grade_class(..., jobs=2)`); any cell
+   whose score differs between copies, or a copy below full marks, is printed and fails the run.
 
-- stock: nbgrader's CLI as an instructor runs it, `generate_assignment` + `autograde` +
-  `generate_feedback` (the same deliverables: grades and feedback), one submission after another;
-- ours: `python -m autograder grade SUBMISSIONS --jobs <cores>` (includes its own set-up).
-
-It prints both wall times, the ratio, and the per-submission overhead of ours above executing the
-notebook (worker time minus the time spent in the kernel, from grades.json; plus the run's set-up
-shared over the class). Targets: ratio >= 1.8 on 2 cores, overhead <= 1 s per submission.
-
-    python tools/bench_autograder.py [--students N] [--jobs J]
+    python tools/bench_autograder.py [--students N] [--jobs J] [--copies C] [--assignment ID ...]
+                                     [--skip-speed] [--skip-sandbox] [--skip-determinism]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -44,18 +47,14 @@ train_accuracy = model.score(X, y)
 """
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    env = dict(env or os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, proc
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--students", type=int, default=20)
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    args = ap.parse_args()
+def speed(args) -> int:
     kinds = ["full", "partial", "blank"]
     tmp = Path(tempfile.mkdtemp(prefix="bench-autograder-"))
     try:
@@ -113,6 +112,110 @@ def main() -> int:
         return 0 if not wrong and statuses == {"graded"} else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sandbox_cost(runs: int = 6) -> int:
+    """Execute the tiny notebook in the grader's sandbox and with plain nbclient; print the difference."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
+    try:
+        plain = []
+        nb = syn.student_notebook("full")
+        for _ in range(runs):
+            work = tmp / f"plain-{len(plain)}"
+            work.mkdir()
+            copy = nbformat.from_dict(json.loads(json.dumps(nb)))
+            start = time.perf_counter()
+            NotebookClient(copy, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+            plain.append(time.perf_counter() - start)
+        course = tmp / "course"
+        syn.build_course(course)
+        for i in range(runs):
+            syn.write_submission(course / "submitted", f"s{i:02d}", nb)
+        env = dict(os.environ, AUTOGRADER_TIMINGS="1")
+        _, proc = run([sys.executable, "-m", "autograder", "grade", "submitted", "--assignment", syn.ASSIGNMENT,
+                       "--out", str(tmp / "out"), "--jobs", "1"], course, env)
+        if proc.returncode != 0:
+            print(f"autograder failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+            return 1
+        rows = json.loads((tmp / "out" / "grades.json").read_text())["students"]
+        boxed = [nb_["execute_seconds"] for r in rows for nb_ in r["notebooks"].values()]
+        box_ops = [float(a) + float(b) for a, b in re.findall(r"make_box ([0-9.]+) s, remove_box ([0-9.]+) s", proc.stderr)]
+        launch = statistics.median(boxed) - statistics.median(plain)
+        ops = statistics.mean(box_ops) if box_ops else 0.0
+        cost = launch + ops
+        print(f"Sandbox cost per submission ({runs} runs each, one at a time, tiny notebook):")
+        print(f"  execute in the sandbox, median {statistics.median(boxed):.2f} s; plain nbclient, median "
+              f"{statistics.median(plain):.2f} s; difference {launch:+.2f} s")
+        print(f"  make + remove the submission's box, mean {ops:.2f} s")
+        print(f"  sandbox cost: {cost:.2f} s per submission (target < 1 s)"
+              f"{'' if cost < 1 else '  ABOVE TARGET'}")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def determinism(copies: int, jobs: int, only: list[str]) -> int:
+    """Grade `copies` copies of every assignment's full solution; report any cell whose score varied."""
+    from autograder.runner import grade_class
+
+    samples = ROOT / "autograder" / "samples"
+    ids = only or sorted(p.name for p in samples.iterdir() if (p / "full").is_dir() and (ROOT / "source" / p.name).is_dir())
+    print(f"Determinism: the full solution of each assignment graded {copies} times, {jobs} at a time")
+    varied_total, tmp = 0, Path(tempfile.mkdtemp(prefix="bench-determinism-"))
+    try:
+        for aid in ids:
+            subs = tmp / aid / "submitted"
+            for i in range(copies):
+                shutil.copytree(samples / aid / "full", subs / f"copy{i:02d}")
+            start = time.perf_counter()
+            results = grade_class(subs, aid, tmp / aid / "out", jobs=jobs, cell_timeout=120, notebook_timeout=600,
+                                  memory_mb=4096, course_root=ROOT, quiet=True)
+            seconds = time.perf_counter() - start
+            cells: dict[tuple[str, str], dict[float, list[str]]] = {}
+            for r in results:
+                for nb in r.notebooks:
+                    for gid, c in nb.cells.items():
+                        cells.setdefault((nb.notebook, gid), {}).setdefault(c["score"], []).append(r.student_id)
+            varied = {k: v for k, v in cells.items() if len(v) > 1}
+            short = [r for r in results if r.score != r.max_score or r.status != "graded"]
+            varied_total += len(varied) + len(short)
+            scores = sorted({r.score for r in results})
+            print(f"  {aid:<20} {len(results)} copies in {seconds:6.1f} s: scores {scores} of "
+                  f"{results[0].max_score:g}, {len(cells)} graded cells, {len(varied)} varied"
+                  + ("" if not varied and not short else "  <-- NOT DETERMINISTIC"))
+            for (nb, gid), by_score in sorted(varied.items()):
+                print(f"    VARIED {nb}/{gid}: " + "; ".join(f"{s:g} in {', '.join(who)}" for s, who in sorted(by_score.items())))
+            for r in short:
+                print(f"    BELOW FULL MARKS {r.student_id}: {r.score:g}/{r.max_score:g} {r.status} {r.detail[:300]}")
+        if varied_total:
+            print(f"  FAILED: {varied_total} cell(s)/copies varied or lost points: a grade must not depend on a race")
+        else:
+            print("  every cell scored the same in every copy, full marks everywhere")
+        return 1 if varied_total else 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--students", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=2, help="submissions graded at once (CI runners have 2 cores)")
+    ap.add_argument("--copies", type=int, default=10, help="copies of each full solution in the determinism run")
+    ap.add_argument("--assignment", action="append", default=[], help="determinism run: only this assignment")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-sandbox", action="store_true")
+    ap.add_argument("--skip-determinism", action="store_true")
+    args = ap.parse_args()
+    status = 0
+    for skip, section in ((args.skip_speed, lambda: speed(args)), (args.skip_sandbox, sandbox_cost),
+                          (args.skip_determinism, lambda: determinism(args.copies, args.jobs, args.assignment))):
+        if not skip:
+            status |= section()
+            print(flush=True)
+    return status
 
 
 if __name__ == "__main__":
