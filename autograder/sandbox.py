@@ -1,19 +1,31 @@
-"""Isolation: where and as whom a student's code runs.
+"""Isolation: where, as whom and within what limits a student's code runs.
 
-Each submission runs in its own work dir (a fresh copy of that student's files only), in a kernel
-started by :mod:`autograder.launcher` which, when the grader runs as root:
+Each submission runs in its own work dir (a fresh copy of that student's files only). When the
+grader runs as root and Debian's ``bubblewrap`` is installed, every kernel of the submission is
+started (:func:`configure_kernel`) as:
 
-- runs the kernel as a uid of its own (unique per submission in this run, no passwd entry
-  needed), so one student's kernel can neither read nor signal another's;
-- hides the course (``source/`` with the hidden tests, ``.git``, gradebooks, the other
-  submissions, the output folder, the grader's private dir) in a private mount namespace, and
-  binds back only what a notebook needs: the venv, the ``dp100`` package, the data;
-- caps the kernel's address space, processes and file size;
-- gives it a clean environment (no CI secrets), ``HOME``/``TMPDIR`` in its work dir, and
-  ``DP100_DATA`` pointing at the shipped data.
+    launcher.py (cgroup, rlimits) -> bwrap (namespaces, mounts) -> setpriv (uid) -> kernel_boot.py
 
-When the grader is not root it cannot change uid: the kernel runs as the grader's user and the
-run prints a warning (grading still works; isolation does not).
+- **bubblewrap**: new mount, PID, IPC, network and UTS namespaces, ``--die-with-parent``; a root
+  that holds only ``/usr``, ``/etc``, ``/sys``, the interpreter, the venv, the ``dp100`` package and
+  the data (read-only), the submission's box and the kernel's socket folder (read-write), and a
+  size-capped private ``/tmp`` and ``/dev/shm``. The course (``source/`` with hidden tests,
+  ``.git``, gradebooks), other submissions, the output folder and the grader's private dir are
+  not bound, so they do not exist for the kernel. No network: the grader talks to the kernel over
+  Unix sockets (``transport = "ipc"``) in a folder of its own, fresh for every kernel.
+- **a uid of its own** per submission (no passwd entry needed), set by util-linux's ``setpriv``
+  inside the sandbox with no supplementary groups, no capabilities, ``no_new_privs``. (bubblewrap's
+  ``--uid`` needs a user namespace, and run as root it maps the sandbox uid to *root* outside.)
+- **control groups** (:mod:`autograder.cgroup`): memory, process count and a CPU quota for the
+  whole submission; whatever is left (a ``setsid()`` daemon) dies with the PID namespace and is
+  killed by pid from the group when the submission is done.
+- a clean environment (no CI secrets); ``HOME`` in the box.
+
+The grader never writes, chowns or opens for writing a path the student can write: the box is
+filled before any student code runs, each kernel's socket folder is created fresh (the grader
+writes the connection file there before handing the folder over), and the kernel log lives in
+the grader's private folder. When a feature is missing the run says which (:meth:`Capabilities.report`)
+and the runner refuses ``--jobs > 1`` where students would share a uid.
 """
 from __future__ import annotations
 
@@ -29,61 +41,120 @@ from pathlib import Path
 
 import psutil
 
+from . import cgroup
+
 #: Largest single student file copied into the sandbox, and most files per submission.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FILES = 500
+#: Size caps of the kernel's private /tmp and /dev/shm (tmpfs: also counted in its memory group).
+TMP_BYTES = 512 * 1024 * 1024
+SHM_BYTES = 256 * 1024 * 1024
+#: Most processes (and threads) one submission may have at once.
+MAX_PIDS = 512
+PACKAGE = Path(__file__).resolve().parent
+KERNEL_BOOT = PACKAGE / "kernel_boot.py"
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+NAMESPACES = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
 
 
 @dataclass
 class Capabilities:
     root: bool
-    setuid: bool
-    mount_ns: bool
+    setuid: bool                    # each submission gets a uid of its own
+    bwrap: str | None               # a bubblewrap that works here (namespaces, mounts)
+    cgroups: cgroup.Hierarchy | None
     uid_base: int
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def mount_ns(self) -> bool:
+        return self.bwrap is not None
 
-def _probe_child(uid: int) -> int:
-    """In a forked child: which isolation features work here? Bit 1 = mount ns, bit 2 = setuid."""
-    import ctypes
-    code = 0
+    @property
+    def shared_uid(self) -> bool:
+        """Would two submissions graded at once run as the same uid?"""
+        return not self.setuid
+
+    def report(self) -> dict:
+        """The isolation block of grades.json: what this run had, and what it did not."""
+        missing = []
+        if not self.root:
+            missing.append("root")
+        if not self.setuid:
+            missing.append("own_uid_per_submission")
+        if not self.bwrap:
+            missing.append("bubblewrap (mount, pid, ipc, network namespaces; private /tmp)")
+        if not self.cgroups:
+            missing.append("cgroups (per-submission memory, pids, cpu)")
+        return {"root": self.root, "own_uid_per_submission": self.setuid,
+                "bubblewrap": self.bwrap, "mount_namespace": self.mount_ns,
+                "pid_namespace": self.mount_ns, "network": "none" if self.bwrap else "host",
+                "private_tmp_mb": TMP_BYTES >> 20 if self.bwrap else None,
+                "cgroup": self.cgroups.describe() if self.cgroups else None,
+                "kernel_transport": "ipc", "missing": missing, "notes": list(self.notes)}
+
+
+def _probe_setuid(uid: int) -> bool:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os._exit(0)
+        except Exception:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _probe_bwrap() -> tuple[str | None, str]:
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return None, "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    cmd = [exe, *NAMESPACES, "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+           "--size", "1048576", "--tmpfs", "/tmp", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+           "--cap-add", "CAP_SETPCAP", "true"]
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(0x00020000) == 0:
-            code |= 1
-    except Exception:
-        pass
-    try:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        code |= 2
-    except Exception:
-        pass
-    return code
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"bubblewrap does not run here: {exc}"
+    if proc.returncode != 0:
+        return None, f"bubblewrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
+    return exe, ""
 
 
 def probe(uid_base: int | None = None) -> Capabilities:
-    """Find out (in a throw-away child process) whether we can change uid and hide paths."""
+    """Find out which isolation features this machine gives, and say what is missing."""
     root = os.geteuid() == 0
     base = uid_base if uid_base is not None else 200_000 + random.SystemRandom().randrange(1, 2_000_000) * 1000
     if not root:
-        return Capabilities(False, False, False, base, [
+        return Capabilities(False, False, None, None, os.getuid(), [
             f"not running as root (uid {os.geteuid()}): student code runs as this user and could read "
-            "the course and hidden tests; run the grader as root (e.g. sudo, or a container) to isolate it"])
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os._exit(_probe_child(base))
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    caps = Capabilities(True, bool(code & 2), bool(code & 1), base)
+            "the course and hidden tests, with no namespaces and no per-submission limits; "
+            "run the grader as root (e.g. sudo, or a container) to isolate it"])
+    caps = Capabilities(True, _probe_setuid(base), None, None, base)
     if not caps.setuid:
         caps.uid_base = 65534
-        caps.notes.append(f"cannot switch to uid {base}: kernels run as nobody (65534), all students share it")
-    if not caps.mount_ns:
-        caps.notes.append("no mount namespace (CAP_SYS_ADMIN missing): the course is protected by file "
-                          "permissions only (see `protect_by_permissions`)")
+        caps.notes.append(f"cannot switch to uid {base}: kernels run as nobody (65534), all students share it "
+                          "(--jobs 1 only)")
+    caps.bwrap, why = _probe_bwrap()
+    if why:
+        caps.notes.append(f"{why}: no mount, PID or network namespace; the course is protected by file "
+                          "permissions only, the kernel shares the network and /tmp")
+    if caps.bwrap and not os.access(SETPRIV, os.X_OK):
+        caps.bwrap = None
+        caps.notes.append(f"{SETPRIV} (util-linux) is missing: cannot drop to the submission's uid inside bubblewrap")
+    caps.cgroups, why = cgroup.detect()
+    if why:
+        caps.notes.append(f"no per-submission memory/pids/cpu limits ({why}): per-process limits only")
     return caps
+
+
+#: What a kernel must not read in a course root, hidden by permissions when there is no bubblewrap:
+#: the instructor notebooks with hidden tests, history, gradebooks, and every graded or submitted copy.
+COURSE_SECRETS = ("source", ".git", "gradebook.db", "autograded", "feedback", "submitted", "exchange",
+                  "nbgrader_config.py")
 
 
 def world_reachable(path: Path) -> bool:
@@ -111,24 +182,39 @@ def protect_by_permissions(paths: list[Path]) -> list[str]:
 class RunDirs:
     """The grader's scratch space for one run.
 
-    ``base`` (0711) holds ``private/`` (0700: course copy, gradebooks, kernel logs, connection
-    files), ``boxes/`` (0711: one 0700 work dir per submission, owned by its uid) and ``shared/``
-    (0755: read-only caches every kernel may use, e.g. matplotlib's font list).
+    ``base`` (0711) holds ``private/`` (0700: course copy, gradebooks, kernel logs), ``boxes/``
+    (0711: one 0700 work dir per submission, owned by its uid), ``kernels/`` (0711: one 0700
+    folder per kernel, owned by its uid: connection file, IPC sockets, IPython dir) and
+    ``shared/`` (0755: read-only caches every kernel may use, e.g. matplotlib's font list).
+    With ``caps`` it also creates the run's control group folder; :meth:`cleanup` removes it all,
+    killing any process left in the groups.
     """
 
-    def __init__(self, parent: str | None = None):
+    def __init__(self, parent: str | None = None, caps: Capabilities | None = None):
         self.base = Path(tempfile.mkdtemp(prefix="autograder-", dir=parent))
         os.chmod(self.base, 0o711)
         self.private = self.base / "private"
         self.boxes = self.base / "boxes"
+        self.kernels = self.base / "kernels"
         self.shared = self.base / "shared"
         self.private.mkdir(mode=0o700)
-        self.boxes.mkdir()
-        os.chmod(self.boxes, 0o711)
+        for folder in (self.boxes, self.kernels):
+            folder.mkdir()
+            os.chmod(folder, 0o711)
         self.shared.mkdir()
         os.chmod(self.shared, 0o755)
+        self.cgroups = caps.cgroups if caps is not None else None
+        if self.cgroups is not None:
+            try:
+                self.cgroups.start_run(self.base.name)
+            except OSError as exc:
+                self.cgroups.remove_run()
+                caps.cgroups = self.cgroups = None
+                caps.notes.append(f"cannot create control groups ({exc}): per-process limits only")
 
     def cleanup(self) -> None:
+        if self.cgroups is not None:
+            self.cgroups.remove_run()
         shutil.rmtree(self.base, ignore_errors=True)
 
     def start_font_cache(self) -> subprocess.Popen | None:
@@ -170,11 +256,17 @@ class Box:
     gid: int
     log: Path
     skipped: list[str] = field(default_factory=list)
+    group: cgroup.Group | None = None     # created with the first kernel, removed by remove_box
+    kernels: list[Path] = field(default_factory=list)
+    oom_kills: int = 0                    # the group's OOM kills already reported
 
 
 def make_box(dirs: RunDirs, caps: Capabilities, index: int, student_files: Path | None,
              extra_files: Path | None = None) -> Box:
-    """Create a work dir for submission ``index`` holding only that student's files."""
+    """Create a work dir for submission ``index`` holding only that student's files.
+
+    Everything here happens before any student code runs, in a folder the grader just created.
+    """
     uid = caps.uid_base + index if caps.setuid else (caps.uid_base if caps.root else os.getuid())
     gid = uid if caps.setuid else (caps.uid_base if caps.root else os.getgid())
     path = Path(tempfile.mkdtemp(prefix="box-", dir=dirs.boxes))
@@ -183,7 +275,7 @@ def make_box(dirs: RunDirs, caps: Capabilities, index: int, student_files: Path 
         _copy_tree(student_files, path, box.skipped)
     if extra_files is not None and extra_files.is_dir():
         _copy_tree(extra_files, path, box.skipped, overwrite=True)
-    for sub in ("tmp", ".mpl", ".ipython", ".runtime"):
+    for sub in ("tmp", ".mpl"):
         (path / sub).mkdir(exist_ok=True)
     fonts = dirs.shared / "mpl"
     if fonts.is_dir():
@@ -191,9 +283,9 @@ def make_box(dirs: RunDirs, caps: Capabilities, index: int, student_files: Path 
             shutil.copy(f, path / ".mpl" / f.name)
     if caps.root:
         for dirpath, dirnames, filenames in os.walk(path):
-            os.chown(dirpath, uid, gid)
+            os.chown(dirpath, uid, gid, follow_symlinks=False)
             for name in filenames:
-                os.chown(os.path.join(dirpath, name), uid, gid)
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
     os.chmod(path, 0o700)
     return box
 
@@ -231,20 +323,23 @@ def _copy_tree(src: Path, dest: Path, skipped: list[str], overwrite: bool = Fals
             shutil.copyfile(file, target)
 
 
-def kernel_env(box: Box, data_dir: Path | None, threads: int) -> dict[str, str]:
+def kernel_env(box: Box, data_dir: Path | None, threads: int, kernel_dir: Path | None = None,
+               private_tmp: bool = False) -> dict[str, str]:
     """A clean environment: nothing from the grader's (CI tokens stay out of student code)."""
     venv_bin = str(Path(sys.executable).parent)
+    kernel_dir = kernel_dir or box.path
     env = {
         "PATH": os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(box.path),
         "USER": "student",     # the kernel's uid has no passwd entry: getpass.getuser() reads these
         "LOGNAME": "student",
-        "TMPDIR": str(box.path / "tmp"),
+        "TMPDIR": "/tmp" if private_tmp else str(box.path / "tmp"),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "MPLCONFIGDIR": str(box.path / ".mpl"),
-        "IPYTHONDIR": str(box.path / ".ipython"),
-        "JUPYTER_RUNTIME_DIR": str(box.path / ".runtime"),
+        # fresh for every kernel: an earlier notebook cannot plant start-up files for the next one
+        "IPYTHONDIR": str(kernel_dir / "ipython"),
+        "JUPYTER_RUNTIME_DIR": str(kernel_dir),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "NBGRADER_EXECUTION": "autograde",
@@ -257,18 +352,120 @@ def kernel_env(box: Box, data_dir: Path | None, threads: int) -> dict[str, str]:
     return env
 
 
-def launcher_prefix(box: Box, caps: Capabilities, memory_mb: int, hide: list[Path],
-                    expose: list[Path]) -> list[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve().parent / "launcher.py"), "--workdir", str(box.path),
-           "--log", str(box.log), "--memory-mb", str(memory_mb), "--nproc", "512"]
+SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def _system_binds() -> list[str]:
+    """The read-only system a kernel needs (merged-/usr symlinks kept as symlinks)."""
+    args = []
+    for top in SYSTEM:
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return args
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """Drop paths inside another one of the list (binding them again would add nothing)."""
+    paths = sorted(dict.fromkeys(Path(p) for p in paths), key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for p in paths:
+        if not any(p == k or k in p.parents for k in kept):
+            kept.append(p)
+    return kept
+
+
+def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Path]) -> list[str]:
+    """bubblewrap's command line: namespaces, a root holding only what a kernel needs, caps to drop
+    to the submission's uid with setpriv (which then removes them all)."""
+    system = [Path(os.path.realpath(t)) for t in SYSTEM if os.path.exists(t)]
+    readable = _outermost([Path(p) for p in [*readable, KERNEL_BOOT] if os.path.exists(p)
+                           and not any(Path(p) == t or t in Path(p).parents for t in system)])
+    writable = [box.path, kernel_dir]
+    args = [caps.bwrap, *NAMESPACES, "--die-with-parent", "--new-session", "--tmpfs", "/", *_system_binds(),
+            "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    made = {Path("/"), Path("/tmp")}
+    for target in readable + writable:   # bwrap would create missing parents 0700: make them 0755
+        for parent in list(target.parents)[::-1]:
+            if parent not in made and not any(parent == r or r in parent.parents for r in readable):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+    for p in readable:
+        args += ["--ro-bind", str(p), str(p)]
+    for p in writable:
+        args += ["--bind", str(p), str(p)]
+    args += ["--remount-ro", "/", "--chdir", str(box.path),
+             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--"]
+    return args
+
+
+def drop_privileges_args(box: Box) -> list[str]:
+    return [SETPRIV, f"--reuid={box.uid}", f"--regid={box.gid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+def new_kernel_dir(dirs: RunDirs, box: Box) -> Path:
+    """A fresh folder for one kernel's connection file, sockets and IPython dir (root's until
+    :func:`hand_over_kernel_dir`)."""
+    path = dirs.kernels / f"{box.path.name}-{len(box.kernels) + 1}"
+    path.mkdir(mode=0o700)
+    box.kernels.append(path)
+    return path
+
+
+def hand_over_kernel_dir(kernel_dir: Path, box: Box, caps: Capabilities) -> None:
+    """Give the kernel's uid its folder and its connection file (written by the grader just now,
+    before anything of the student's ran): by file descriptor, never following a link."""
+    if not caps.root:
+        return
+    dir_fd = os.open(kernel_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in os.listdir(dir_fd):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                os.fchown(fd, box.uid, box.gid)
+                os.fchmod(fd, 0o400)
+            finally:
+                os.close(fd)
+        os.fchown(dir_fd, box.uid, box.gid)
+        os.fchmod(dir_fd, 0o700)
+    finally:
+        os.close(dir_fd)
+
+
+def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb: int, threads: int,
+                     readable: list[Path], data_dir: Path | None) -> None:
+    """Set up ``km`` (an ``execution.SandboxKernelManager``) to start this submission's next
+    kernel in its sandbox, talking over Unix sockets in a fresh folder of its own."""
+    kernel_dir = new_kernel_dir(dirs, box)
+    km.transport = "ipc"
+    km.ip = str(kernel_dir / "kernel")
+    km.connection_file = str(kernel_dir / "kernel.json")
+    km.sandbox_env = kernel_env(box, data_dir, threads, kernel_dir, private_tmp=caps.bwrap is not None)
+    km.on_connection_file = lambda: hand_over_kernel_dir(kernel_dir, box, caps)
+    if box.group is None and caps.cgroups is not None:
+        box.group = caps.cgroups.create(box.path.name, memory_mb << 20, MAX_PIDS, threads)
+    prefix = [sys.executable, str(PACKAGE / "launcher.py"), "--log", str(box.log),
+              "--memory-mb", str(memory_mb), "--nproc", str(MAX_PIDS)]
+    for procs in box.group.procs_files() if box.group is not None else []:
+        prefix += ["--cgroup", procs]
+    prefix.append("--")
+    if caps.bwrap:
+        prefix += bwrap_args(caps, box, kernel_dir, readable)
     if caps.root:
-        cmd += ["--uid", str(box.uid), "--gid", str(box.gid)]
-    if caps.mount_ns:
-        for p in hide:
-            cmd += ["--hide", str(p)]
-        for p in expose:
-            cmd += ["--expose", str(p)]
-    return cmd + ["--"]
+        prefix += drop_privileges_args(box)
+    km.launcher = prefix
+    km.kernel_argv = [sys.executable, str(KERNEL_BOOT), "-f", "{connection_file}"]
+
+
+def sandbox_report(box: Box) -> str:
+    """Lines for the kernel log the grader reads: what the sandbox saw (e.g. an OOM kill)."""
+    kills = box.group.oom_kills() if box.group is not None else 0
+    new, box.oom_kills = kills - box.oom_kills, kills
+    return f"\n[sandbox] out of memory: the submission's memory group killed {new} process(es)" if new > 0 else ""
 
 
 def kill_uid(uid: int) -> int:
@@ -287,6 +484,12 @@ def kill_uid(uid: int) -> int:
 
 
 def remove_box(box: Box, caps: Capabilities) -> None:
-    if caps.setuid:
+    """Kill what the submission left running (its group, then its own uid: by pid), delete its files."""
+    if box.group is not None:
+        box.group.remove()
+        box.group = None
+    if caps.setuid:  # only a uid of its own: never kill a uid other processes share (nobody)
         kill_uid(box.uid)
+    for folder in box.kernels:
+        shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(box.path, ignore_errors=True)

@@ -155,3 +155,40 @@ def write_submission(submissions: Path, student: str, nb: nbformat.NotebookNode 
     else:
         nbformat.write(nb, path)
     return path
+
+
+# -- a two-notebook assignment: what one notebook leaves in the work dir, the next one finds ----
+PAIR = "91-pair"
+PAIR_PARTS = ("part1", "part2")
+
+
+def _pair_part(nb: nbformat.NotebookNode, part: str) -> nbformat.NotebookNode:
+    """``nb`` with grade ids and cell ids of its own (nbgrader wants them unique per notebook)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        cell.id = f"{part}-{cell.id}"
+        meta = cell.metadata.get("nbgrader")
+        if meta:
+            meta["grade_id"] = meta["grade_id"].replace("nb90_", f"nb91{part[-1]}_")
+    return nb
+
+
+def build_pair_course(root: Path, secret: str = SECRET) -> list[Path]:
+    """Write a course with the two-notebook assignment PAIR (each part is the tiny notebook)."""
+    root = Path(root)
+    paths = []
+    for part in PAIR_PARTS:
+        path = root / "source" / PAIR / f"{part}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(_pair_part(source_notebook(secret=secret), part), path)
+        paths.append(path)
+    shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    return paths
+
+
+def pair_student_notebook(part: str, kind: str = "full", code: str = "") -> nbformat.NotebookNode:
+    """One part of a PAIR submission, with optional student ``code`` in a cell at the top."""
+    nb = student_notebook(kind)
+    if code:
+        nb = with_code(nb, code, where="top")
+    return _pair_part(nb, part)
