@@ -70,6 +70,12 @@ def test_harness_passes_correct_code_and_records_calls(tmp_path):
      "aml_token"),
     # a name that does not exist in the SDK
     ('from azure.ai.ml.entities import AksCompute2', "cannot import name"),
+    # an SDK v1 keyword to an entity constructor
+    ('from azure.ai.ml.entities import AmlCompute\n'
+     'cluster = AmlCompute(name="c", vm_size="STANDARD_D11_V2", max_nodes=2)', "not vm_size/max_nodes"),
+    # an SDK v1 keyword that command()'s **kwargs would drop silently
+    ('job2 = command(code="./src", command="python train.py", environment="e@latest",\n'
+     '               compute_target="cpu-cluster")', "got compute_target: not a parameter"),
 ])
 def test_harness_catches_mistakes_with_notebook_cell_and_line(tmp_path, bad, expected):
     setup = ('from azure.ai.ml import command\n'
@@ -79,9 +85,10 @@ def test_harness_catches_mistakes_with_notebook_cell_and_line(tmp_path, bad, exp
     failure = report.failures[0]
     assert "selftest.ipynb cell 1 [## Section 1]" in failure, failure
     assert expected in failure, failure
-    if "d = Data" not in bad:  # an entity left invalid is named by its variable, not a line
-        line = 3 + len(bad.splitlines())  # in the markdown cell: heading, marker, fence, then code
-        assert f" line {line}:" in failure, failure
+    # the failing statement's first line (an invalid entity: where its variable is assigned) in the
+    # markdown cell, whose lines are: heading, marker, fence, then the code
+    line = 3 + len(bad.splitlines()) - (1 if "compute_target" in bad else 0)
+    assert f" line {line}:" in failure, failure
 
 
 def test_unmarked_v2_code_is_reported_not_skipped(tmp_path):

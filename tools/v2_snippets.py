@@ -402,6 +402,57 @@ def _attr_of(cls: type) -> str:
     return cls.__name__
 
 
+# ------------------------------------------------------------ builders that swallow keywords
+
+# These builders take **kwargs and pass them on; a misspelt or SDK-v1 keyword (`compute_target=`)
+# would vanish silently. While a snippet runs, a keyword that reaches their **kwargs must name an
+# attribute of what they build (e.g. `compute=` of an automl job), or the call fails.
+STRICT_BUILDERS = {"azure.ai.ml": ["command", "spark"], "azure.ai.ml.parallel": ["parallel_run_function"],
+                   "azure.ai.ml.automl": ["classification", "regression", "forecasting",
+                                          "image_classification", "image_classification_multilabel",
+                                          "image_object_detection", "image_instance_segmentation",
+                                          "text_classification", "text_classification_multilabel",
+                                          "text_ner"]}
+
+
+def _strict(module_name: str, real):
+    signature = inspect.signature(real)
+    declared = {p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD}
+
+    @functools.wraps(real)
+    def builder(*args, **kwargs):
+        built = real(*args, **kwargs)
+        known = set(_attributes(type(built)))
+        if getattr(built, "component", None) is not None and not isinstance(built.component, str):
+            known |= _attributes(type(built.component))
+        unknown = sorted(k for k in kwargs if k not in declared and k not in known)
+        if unknown:
+            raise TypeError(f"{module_name}.{real.__name__}(...) got {', '.join(unknown)}: not a "
+                            f"parameter of {real.__name__}{_readable(signature)} nor an attribute "
+                            f"of the {type(built).__name__} it builds (the SDK would drop it silently)")
+        return built
+
+    return builder
+
+
+@contextlib.contextmanager
+def strict_builders():
+    import importlib
+    saved = []
+    for module_name, names in STRICT_BUILDERS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            real = getattr(module, name, None)
+            if real is not None:
+                saved.append((module, name, real))
+                setattr(module, name, _strict(module_name, real))
+    try:
+        yield
+    finally:
+        for module, name, real in saved:
+            setattr(module, name, real)
+
+
 # ------------------------------------------------------------------------------ no network
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -460,7 +511,23 @@ def _short(exc: BaseException) -> str:
     """The error's message without blank lines and the SDK's advertising links."""
     lines = [l.rstrip() for l in str(exc).splitlines()
              if l.strip() and "https://" not in l and "IntelliSense" not in l]
+    if isinstance(exc, TypeError) and "object.__init__() takes exactly one argument" in str(exc):
+        lines.append("(an entity's constructor got a keyword it does not take: check each keyword "
+                     "against the SDK v2 reference, e.g. AmlCompute takes size/max_instances, not "
+                     "vm_size/max_nodes)")
     return "\n      ".join(lines[:20])
+
+
+def _assigned_line(snippet: Snippet, name: str) -> str:
+    """' line L' of the last assignment to name in the snippet ('' if not found)."""
+    import ast
+    try:
+        tree = ast.parse("\n" * (snippet.line - 1) + snippet.code)
+    except SyntaxError:
+        return ""
+    lines = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Name)
+             and node.id == name and isinstance(node.ctx, ast.Store)]
+    return f" line {max(lines)}" if lines else ""
 
 
 def run_snippets(snippets: list[Snippet], notebook: str = "") -> Report:
@@ -481,7 +548,7 @@ def run_snippets(snippets: list[Snippet], notebook: str = "") -> Report:
                       "scoring_uri": "https://stub-endpoint.eastus.inference.ml.azure.com/score",
                       "primary_key": "stub-primary-key", "secondary_key": "stub-secondary-key",
                       "access_token": "stub-token", "location": "eastus"}
-            with loopback_only(), Interceptor(report, values) as interceptor:
+            with loopback_only(), strict_builders(), Interceptor(report, values) as interceptor:
                 for snippet in snippets:
                     seen = {id(v) for v in namespace.values()}
                     # pad so that line numbers in tracebacks are lines of the markdown cell
@@ -501,8 +568,9 @@ def run_snippets(snippets: list[Snippet], notebook: str = "") -> Report:
                                                         validate_entity(value, submitted=False)))
                             except Exception as exc:  # noqa: BLE001
                                 report.failures.append(
-                                    f"{snippet.where}: `{name}` ({type(value).__name__}) is not a "
-                                    f"valid entity: {type(exc).__name__}: {_short(exc)}")
+                                    f"{snippet.where}{_assigned_line(snippet, name)}: `{name}` "
+                                    f"({type(value).__name__}) is not a valid entity: "
+                                    f"{type(exc).__name__}: {_short(exc)}")
         finally:
             os.chdir(old_cwd)
             if had_mlflow_uri is None:
