@@ -98,10 +98,15 @@ def test_unmarked_v2_code_is_reported_not_skipped(tmp_path):
 
 
 def test_no_network_and_calls_restored(tmp_path):
+    import socket
+
+    import azure.ai.ml
+    operations = {cls: dict(vars(cls)) for cls in v2_snippets._operation_classes()}
+    builders = (azure.ai.ml.command, socket.getaddrinfo, socket.socket.connect)
     by_name = 'import socket\nsocket.create_connection(("management.azure.com", 443), timeout=5)'
     by_address = 'import socket\nsocket.create_connection(("203.0.113.7", 443), timeout=5)'
     report = v2_snippets.check_notebook(_notebook(tmp_path, by_name, by_address))
     assert len(report.failures) == 2, report.failures
     assert all("network access to" in failure for failure in report.failures), report.failures
-    from azure.ai.ml.operations import JobOperations
-    assert not hasattr(JobOperations.create_or_update, "__wrapped_real__"), "operations left patched"
+    assert {cls: dict(vars(cls)) for cls in operations} == operations, "operations left patched"
+    assert (azure.ai.ml.command, socket.getaddrinfo, socket.socket.connect) == builders

@@ -308,6 +308,7 @@ def _operation_classes() -> list[type]:
 
 
 NOT_INTERCEPTED = {"MLClient": {"from_config"}}  # runs for real: reads config.json, offline
+_INHERITED = object()  # marks a method the class did not define itself (restored by deleting it)
 
 
 class Interceptor:
@@ -320,24 +321,29 @@ class Interceptor:
 
     def __enter__(self):
         for cls in _operation_classes():
-            for name, member in list(vars(cls).items()):
-                if name.startswith("_") or name in NOT_INTERCEPTED.get(cls.__name__, ()):
-                    continue
-                if not inspect.isfunction(member):
-                    continue  # properties and constants stay as they are
-                self._saved.append((cls, name, member))
-                setattr(cls, name, self._checker(cls, name, member))
+            seen = set()
+            for klass in cls.__mro__[:-1]:  # inherited public methods too (object's excepted)
+                for name, member in list(vars(klass).items()):
+                    if name.startswith("_") or name in seen \
+                            or name in NOT_INTERCEPTED.get(cls.__name__, ()):
+                        continue
+                    seen.add(name)
+                    if not inspect.isfunction(member):
+                        continue  # properties and constants stay as they are
+                    self._saved.append((cls, name, vars(cls).get(name, _INHERITED)))
+                    setattr(cls, name, self._checker(cls, name, member))
         return self
 
     def __exit__(self, *exc):
         for cls, name, member in reversed(self._saved):
-            setattr(cls, name, member)
+            if member is _INHERITED:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, member)
         self._saved.clear()
 
     def _checker(self, cls: type, name: str, real):
         signature = inspect.signature(real)
-        declared = [p.name for p in signature.parameters.values()
-                    if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"]
         varkw = next((p.name for p in signature.parameters.values() if p.kind == p.VAR_KEYWORD), None)
         shape, classes = _return_types(real)
         label = f"{cls.__name__}.{name}{_readable(signature)}"
