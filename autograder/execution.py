@@ -81,6 +81,7 @@ class BoundedExecute(Execute):
         self.killed_by_watchdog = False
         self._output_bytes = 0
         self._output_count = 0
+        self._cell_used: dict[int, list[int]] = {}   # cell index -> [chars, outputs]
         self._output_capped = False
         if km is not None:
             km.client_factory = BoundedKernelClient  # bounded message size
@@ -194,11 +195,14 @@ class BoundedExecute(Execute):
     # -- output cap -----------------------------------------------------------------------------
     # Every message a kernel sends ends up in the grader's memory (and in the feedback page), so
     # each kind is bounded: ZeroMQ refuses any single message above BoundedKernelClient's limit
-    # before it is decoded; rich and stream output stops at max_output_bytes or max_outputs per
-    # notebook (one notice says so); error messages are always kept (a failing cell must score 0)
+    # before it is decoded; each cell keeps its first cell_reserve_* of output, beyond which rich and
+    # stream output stops at max_output_bytes or max_outputs per notebook (one notice says so);
+    # error messages are always kept (a failing cell must score 0)
     # but their text is cut to max_error_chars; clear_output and comm (widget) floods are dropped
     # past the same caps.
     max_outputs = Integer(2_000).tag(config=True)
+    cell_reserve_bytes = Integer(4_000).tag(config=True)
+    cell_reserve_outputs = Integer(10).tag(config=True)
     max_error_chars = Integer(20_000).tag(config=True)
 
     def process_message(self, msg, cell, cell_index):
@@ -210,7 +214,15 @@ class BoundedExecute(Execute):
             self._output_count += 1
         elif kind in ("stream", "display_data", "execute_result", "update_display_data", "clear_output") \
                 or kind.startswith("comm"):
-            self._output_bytes += _message_size(content)
+            size = _message_size(content)
+            used = self._cell_used.setdefault(cell_index, [0, 0])
+            used[0] += size
+            used[1] += 1
+            if used[0] <= self.cell_reserve_bytes and used[1] <= self.cell_reserve_outputs:
+                # every cell keeps its first few outputs, so one noisy cell cannot silence the
+                # cells after it (a test's message, a decoy's expected output)
+                return super().process_message(msg, cell, cell_index)
+            self._output_bytes += size
             self._output_count += 1
             if self._output_bytes > self.max_output_bytes or self._output_count > self.max_outputs:
                 if not self._output_capped:

@@ -291,7 +291,7 @@ def test_grader_memory_stays_bounded_while_kernels_flood(tmp_path):
     for sid, code in FLOODS.items():
         syn.write_submission(subs, sid, syn.with_code(full, code))
     cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),
-           "--jobs", "2", "--cell-timeout", "15", "--notebook-timeout", "45", "--memory", "6144"]
+           "--jobs", "2", "--cell-timeout", "30", "--notebook-timeout", "60", "--memory", "6144"]
     proc = subprocess.Popen(cmd, cwd=course, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = {"one": 0, "all": 0}
 
@@ -316,7 +316,9 @@ def test_grader_memory_stays_bounded_while_kernels_flood(tmp_path):
     assert proc.returncode == 0, stderr[-3000:]
     rows = {s["student_id"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
     assert (rows["classmate"]["status"], rows["classmate"]["score"]) == ("graded", 6.0)
-    assert set(rows) == {"classmate", *FLOODS} and all(rows[s]["status"] != "error" for s in FLOODS), rows
+    assert set(rows) == {"classmate", *FLOODS}
+    for sid in FLOODS:   # noisy is not forged: a flood never silences the cells after it (decoys included)
+        assert rows[sid]["status"] not in ("error", "tampered"), rows[sid]
     assert one < GRADER_PEAK_LIMIT_MB, f"a grader process reached {one} MB"
     for sid in FLOODS:
         assert (out / "feedback" / sid / A / f"{A}.html").stat().st_size < 5_000_000

@@ -9,7 +9,8 @@
 2. Sandbox cost: the tiny assignment executed in the grader's sandbox (one at a time) versus the
    same notebook executed by plain nbclient: the difference in execute time plus the time to make
    and remove the submission's box (from AUTOGRADER_TIMINGS). Target: under 1 s per submission.
-3. Determinism: the full solution of every assignment (autograder/samples/<ID>/full) graded
+3. Determinism: the full solution of every assignment (as autograder/samples/build_samples.py
+   builds it from source/ and release/) graded
    COPIES times (default 10), two at a time as CI would (`grade_class(..., jobs=2)`); any cell
    whose score differs between copies, or a copy below full marks, is printed and fails the run.
 
@@ -123,13 +124,18 @@ def sandbox_cost(runs: int = 6) -> int:
     try:
         plain = []
         nb = syn.student_notebook("full")
-        for _ in range(runs):
-            work = tmp / f"plain-{len(plain)}"
-            work.mkdir()
-            copy = nbformat.from_dict(json.loads(json.dumps(nb)))
-            start = time.perf_counter()
-            NotebookClient(copy, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-            plain.append(time.perf_counter() - start)
+
+        def run_plain(n: int) -> None:   # half before, half after the sandboxed runs: load drifts
+            for _ in range(n):
+                work = tmp / f"plain-{len(plain)}"
+                work.mkdir()
+                copy = nbformat.from_dict(json.loads(json.dumps(nb)))
+                start = time.perf_counter()
+                NotebookClient(copy, timeout=120, kernel_name="python3",
+                               resources={"metadata": {"path": str(work)}}).execute()
+                plain.append(time.perf_counter() - start)
+
+        run_plain(runs // 2)
         course = tmp / "course"
         syn.build_course(course)
         for i in range(runs):
@@ -140,13 +146,15 @@ def sandbox_cost(runs: int = 6) -> int:
         if proc.returncode != 0:
             print(f"autograder failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
             return 1
+        run_plain(runs - runs // 2)
         rows = json.loads((tmp / "out" / "grades.json").read_text())["students"]
         boxed = [nb_["execute_seconds"] for r in rows for nb_ in r["notebooks"].values()]
         box_ops = [float(a) + float(b) for a, b in re.findall(r"make_box ([0-9.]+) s, remove_box ([0-9.]+) s", proc.stderr)]
         launch = statistics.median(boxed) - statistics.median(plain)
         ops = statistics.mean(box_ops) if box_ops else 0.0
         cost = launch + ops
-        print(f"Sandbox cost per submission ({runs} runs each, one at a time, tiny notebook):")
+        print(f"Sandbox cost per submission ({runs} runs each, one at a time, tiny notebook, "
+              f"load average {os.getloadavg()[0]:.1f}):")
         print(f"  execute in the sandbox, median {statistics.median(boxed):.2f} s; plain nbclient, median "
               f"{statistics.median(plain):.2f} s; difference {launch:+.2f} s")
         print(f"  make + remove the submission's box, mean {ops:.2f} s")
@@ -160,16 +168,19 @@ def sandbox_cost(runs: int = 6) -> int:
 def determinism(copies: int, jobs: int, only: list[str]) -> int:
     """Grade `copies` copies of every assignment's full solution; report any cell whose score varied."""
     from autograder.runner import grade_class
+    from autograder.samples import build_samples
 
-    samples = ROOT / "autograder" / "samples"
-    ids = only or sorted(p.name for p in samples.iterdir() if (p / "full").is_dir() and (ROOT / "source" / p.name).is_dir())
+    ids = only or build_samples.assignments(ROOT)
     print(f"Determinism: the full solution of each assignment graded {copies} times, {jobs} at a time")
     varied_total, tmp = 0, Path(tempfile.mkdtemp(prefix="bench-determinism-"))
     try:
         for aid in ids:
+            # the full solution as build_samples makes it, from the current source/ and release/
+            full = build_samples.build(aid, ROOT, tmp / "samples")["full"]
             subs = tmp / aid / "submitted"
             for i in range(copies):
-                shutil.copytree(samples / aid / "full", subs / f"copy{i:02d}")
+                (subs / f"copy{i:02d}" / aid).mkdir(parents=True)
+                shutil.copy(full, subs / f"copy{i:02d}" / aid / f"{aid}.ipynb")
             start = time.perf_counter()
             results = grade_class(subs, aid, tmp / aid / "out", jobs=jobs, cell_timeout=120, notebook_timeout=600,
                                   memory_mb=4096, course_root=ROOT, quiet=True)
@@ -209,6 +220,8 @@ def main() -> int:
     ap.add_argument("--skip-sandbox", action="store_true")
     ap.add_argument("--skip-determinism", action="store_true")
     args = ap.parse_args()
+    # nbgrader runs its `alembic` from PATH: the venv's bin must be on it (as `make` puts it)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     status = 0
     for skip, section in ((args.skip_speed, lambda: speed(args)), (args.skip_sandbox, sandbox_cost),
                           (args.skip_determinism, lambda: determinism(args.copies, args.jobs, args.assignment))):
