@@ -268,6 +268,16 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:  # to the gate's log, not stderr
         self.server.gate._log(f"{self.address_string()} {fmt % args}")
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server answers an HTTP/2 request line with 505: a client mistake, so 400 here; and it
+        # answers an unreadable request line HTTP/0.9-style (no status line): give it one
+        if code == 505:
+            code, message = 400, "send HTTP/1.0 or HTTP/1.1"
+        if getattr(self, "request_version", "HTTP/0.9") in ("HTTP/0.9", ""):
+            self.request_version = "HTTP/1.0"
+        self.close_connection = True
+        super().send_error(code, message, explain)
+
     def __getattr__(self, name: str):
         # Every method reaches _handle, which refuses what it does not forward (405, not http.server's 501).
         if name.startswith("do_"):

@@ -267,3 +267,11 @@ def test_authenticated_request_is_forwarded_in_canonical_form(key_gate):
     status, body = _raw(gate.port, "FOO /score HTTP/1.1", auth_header)
     assert status == 405 and "FOO" in json.loads(body)["message"]
     assert len(_Upstream.seen) == 4
+
+
+def test_client_mistakes_in_the_request_line_get_4xx(key_gate):
+    gate, _ = key_gate
+    for line in ("GET / HTTP/2.0", "POST /score HTTP/9.9", "GET / HTTP/x", "NOTAREQUEST"):
+        status = _raw(gate.port, line)[0]
+        assert 400 <= status < 500, (line, status)
+    assert _Upstream.seen == []
