@@ -206,7 +206,10 @@ def _run_pool(subs: list[intake.Submission], jobs: int, initargs: tuple, quiet: 
                 if slot.sub is None and queue:
                     slot.sub, attempt = queue.pop(0)
                     attempts[slot.sub.index] = attempt
-                    slot.conn.send((slot.sub, attempt))
+                    try:
+                        slot.conn.send((slot.sub, attempt))
+                    except OSError:
+                        pass  # the worker died while idle: seen below as a death on this submission
             busy = [s for s in slots if s.sub is not None]
             multiprocessing.connection.wait([s.conn for s in busy] + [s.process.sentinel for s in busy])
             for i, slot in enumerate(slots):
