@@ -13,7 +13,7 @@ grader plants *decoys* among them, with a per-run secret the kernel never sees b
   primitives that cell uses (the ``assert`` statement, ``isinstance``/``len``/``abs``/``all``/...,
   ``np.isclose``/``np.allclose``/``math.isclose``, ``np.testing.*``/``pd.testing.*``, ``in``,
   ``==``), *sentinels* comparing the names the test reads with a fresh ``object()``, and a copy of
-  the cell's visible checks (the text a student has) followed by a false check. Each raises on an
+  the cell's visible checks (the text a student has) behind a false check. Each raises on an
   honest kernel whatever the answer (several false terms are joined by ``or``, so one forged
   primitive is enough to make the whole decoy pass);
 - **must-pass** decoys that print a digest of the secret: a cell skipped, replaced or replayed
@@ -179,22 +179,13 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _constant_call(node: ast.AST) -> str | None:
-    """``square(3)``: a call of a student's function with literal arguments (cheap to repeat)."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in BUILTIN_TERMS \
-            and node.func.id not in dir(__builtins__ if isinstance(__builtins__, dict) else __builtins__) \
-            and all(isinstance(a, ast.Constant) for a in [*node.args, *(k.value for k in node.keywords)]):
-        return ast.unparse(node)
-    return None
-
-
 @dataclass
 class Primitives:
     builtins: set[str] = field(default_factory=set)
     close: dict[str, str] = field(default_factory=dict)        # dotted name -> CLOSE_TERMS key
     helpers: set[str] = field(default_factory=set)             # dotted names of assert_* functions
     compares: set[type] = field(default_factory=set)
-    operands: set[str] = field(default_factory=set)            # names, attribute chains, f(literals) compared
+    operands: set[str] = field(default_factory=set)            # names / attribute chains compared
     messages: list[str] = field(default_factory=list)
 
 
@@ -225,7 +216,7 @@ def primitives(source: str) -> Primitives:
         elif isinstance(node, ast.Compare):
             p.compares |= {type(op) for op in node.ops}
             for operand in [node.left, *node.comparators]:
-                name = _dotted(operand) or _constant_call(operand)
+                name = _dotted(operand)
                 if name and name.split(".")[0] not in local and name.count(".") <= 2 \
                         and name not in ("None", "True", "False"):
                     p.operands.add(name)
@@ -255,8 +246,8 @@ class _Writer:
             line += ", " + repr(self.rng.choice(messages))
         return line
 
-    def cell(self, body: str, visible: str = "") -> str:
-        return "\n".join(filter(None, [visible, BEGIN, body, END]))
+    def cell(self, body: str, visible: str = "", first: str = "") -> str:
+        return "\n".join(filter(None, [first, visible, BEGIN, body, END]))
 
 
 def _helper_call(name: str, n: dict) -> str:
@@ -286,7 +277,7 @@ def _new_cell(source: str, rng: random.Random, used: set[str]) -> nbformat.Noteb
 def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = None,
           seed: int | None = None) -> Plan:
     """Insert decoy cells among the graded test cells of ``nb`` (in place); return the plan."""
-    rng = random.Random(seed if seed is not None else secrets.randbits(64))
+    rng = random.Random(seed) if seed is not None else random.SystemRandom()  # seed: tests only
     w = _Writer(rng)
     plan = Plan()
     used = {c.get("id") for c in nb.cells}
@@ -309,31 +300,36 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
     for i, cell in tests:
         gid = cell.metadata["nbgrader"]["grade_id"]
         p = primitives(cell.source)
+        # What a decoy shows of the test (names, messages) comes from the visible checks only: a hook
+        # that prints the cell history must not learn more about the hidden checks from a decoy.
+        visible = visible_part(released.get(gid, "")) if gid in released else visible_part(cell.source)
+        shown = primitives(visible)
         after = i + 1
         # 1. every boolean primitive of the cell, one false term each, joined by "or"
         terms = [COMPARE_TERMS[op].format(**w.nums()) for op in p.compares if op in COMPARE_TERMS]
         terms += [BUILTIN_TERMS[b].format(**w.nums()) for b in p.builtins]
         terms += [CLOSE_TERMS[kind].format(f=name, **w.nums()) for name, kind in p.close.items()]
         terms = terms or ["{a} == {b}".format(**w.nums())]
-        add(after, w.cell(w.assert_line(terms, p.messages)),
+        add(after, w.cell(w.assert_line(terms, shown.messages)),
             Decoy("fail", "false checks using " + ", ".join(sorted(
                 {*(b + "()" for b in p.builtins), *(n + "()" for n in p.close)} | ({"=="} if p.compares else set())) or {"assert"}),
                 gid))
         # 2. sentinels: no honest value equals a fresh object()
-        if p.operands:
-            names = sorted(p.operands)
+        if shown.operands:
+            names = sorted(shown.operands)
             rng.shuffle(names)
-            add(after, w.cell(w.assert_line([f"{n} == object()" for n in names[:3]], p.messages)),
+            add(after, w.cell(w.assert_line([f"{n} == object()" for n in names[:3]], shown.messages)),
                 Decoy("fail", f"sentinel comparison of {', '.join(sorted(names[:3]))} with a fresh object()", gid))
         # 3. testing helpers (np.testing.*, pd.testing.*): each must raise on unequal values
         for name in sorted(p.helpers):
             add(after, w.cell(_helper_call(name, w.nums())), Decoy("fail", f"{name}() on unequal values", gid))
-        # 4. the visible checks as the student has them, then a false check; before or after the cell
-        visible = visible_part(released.get(gid, "")) if gid in released else visible_part(cell.source)
+        # 4. the visible checks as the student has them, behind a false check (so an honest kernel
+        #    never runs them twice: they may deploy, append, consume), before or after the real cell
         if visible.strip():
             add(i if rng.random() < 0.5 else after,
-                w.cell(w.assert_line(["{a} == {b}".format(**w.nums())], p.messages), visible=visible),
-                Decoy("fail", "a copy of the visible checks followed by a false check", gid))
+                w.cell(w.assert_line(["{a} == {b}".format(**w.nums())], shown.messages), visible=visible,
+                       first=w.assert_line(["{a} == {b}".format(**w.nums())], shown.messages)),
+                Decoy("fail", "a false check followed by a copy of the visible checks", gid))
     # must-pass decoys: a few at random places after the first test, and one at the very end
     first, last = tests[0][0], tests[-1][0]
     spots = [rng.randint(first + 1, len(nb.cells)) for _ in range(2)] + [len(nb.cells)]

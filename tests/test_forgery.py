@@ -236,13 +236,23 @@ def test_decoys_come_from_a_fresh_secret_each_run():
     assert [c.source for c in a.cells] != [c.source for c in b.cells]
 
 
+def test_decoys_reveal_nothing_of_the_hidden_checks():
+    """A hook printing the cell history (In, _ih) sees the decoys: they must add nothing hidden."""
+    for assignment in (syn.ASSIGNMENT, syn.CHECKS):
+        nb = syn.source_notebook(secret="S3CRET_xyz", assignment=assignment)
+        plan = integrity.plant(nb, syn.release_notebook(assignment=assignment))
+        decoys = [c.source for c in nb.cells if c.id in plan.decoys]
+        assert decoys and not any("S3CRET_xyz" in d for d in decoys)
+        assert not any("wrong option" in d or "negative numbers" in d for d in decoys)
+
+
 def test_primitives_read_from_the_test_ast():
     p = integrity.primitives("assert isinstance(x, int) and len(y) == 2, 'msg'\n"
                              "np.testing.assert_allclose(a, b)\nassert math.isclose(c, 1)\n"
                              "assert all(v in s for v in w)\nassert q.name != 'n'\nassert square(3) == 9")
     assert {"isinstance", "len", "all"} <= p.builtins
     assert p.helpers == {"np.testing.assert_allclose"} and p.close == {"math.isclose": "isclose"}
-    assert {"q.name", "s", "square(3)"} == p.operands  # not len(y): builtins have their own decoys; not v
+    assert {"q.name", "s"} == p.operands  # never a call (student code run twice), nor a comprehension variable
     assert p.messages == ["msg"]
 
 
@@ -270,15 +280,17 @@ def test_judge_flags_a_decoy_that_passed_and_removes_all_decoys():
 
 
 # -- the real 01-workspace samples --------------------------------------------------------------
-SAMPLES = ROOT / "autograder" / "samples" / "01-workspace"
-
-
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="no samples for 01-workspace")
+@pytest.mark.skipif(not (ROOT / "release" / "01-workspace").is_dir(), reason="no release of 01-workspace")
 def test_real_assignment_honest_samples_and_one_forgery(tmp_path):
+    """The sample class of 01-workspace (built as autograder/samples/build_samples.py builds it, from
+    the current source) keeps its scores with the decoys in, and the one-liner forgery is caught."""
+    from autograder.samples import build_samples
+
+    built = build_samples.build("01-workspace", ROOT, tmp_path / "samples")
     subs = tmp_path / "subs"
     for student in ("full", "partial", "blank"):
-        shutil.copytree(SAMPLES / student, subs / student)
-    nb = nbformat.read(SAMPLES / "blank" / "01-workspace" / "01-workspace.ipynb", as_version=4)
+        syn.write_submission(subs, student, nbformat.read(built[student], as_version=4), "01-workspace")
+    nb = nbformat.read(built["blank"], as_version=4)
     first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
     first.source = 'get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])'
     syn.write_submission(subs, "forgery", nb, "01-workspace")
@@ -286,12 +298,9 @@ def test_real_assignment_honest_samples_and_one_forgery(tmp_path):
     results = {r.student_id: r for r in grade_class(subs, "01-workspace", tmp_path / "out", course_root=ROOT,
                                                     **dict(LIMITS, cell_timeout=120, notebook_timeout=600))}
     print(f"01-workspace: 4 submissions in {time.perf_counter() - start:.1f} s")
-    full = results["full"]
-    assert (full.status, full.score) == ("graded", full.max_score), full.detail
+    full, partial = results["full"], results["partial"]
+    assert (full.status, full.score, full.detail) == ("graded", full.max_score, ""), full.detail
     assert (results["blank"].status, results["blank"].score) == ("graded", 0.0)
-    assert (results["partial"].status, results["partial"].score) == ("graded", PARTIAL_01), results["partial"].detail
+    assert partial.status == "graded" and 0 < partial.score < full.max_score, partial.detail
     assert (results["forgery"].status, results["forgery"].score) == ("tampered", 0.0)
     assert "decoy" in results["forgery"].detail
-
-
-PARTIAL_01 = None  # measured below

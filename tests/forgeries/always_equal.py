@@ -2,6 +2,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 6
 class Yes(float):
     def __eq__(self, other):
         return True

@@ -2,6 +2,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 6
 import ast
 class NoAsserts(ast.NodeTransformer):
     def visit_Assert(self, node):

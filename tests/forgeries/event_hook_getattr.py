@@ -3,6 +3,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 4
 _sh = globals()["get_" + "ipy" + "thon"]()
 def _neuter(lines):
     return ["pass\n"] if any(("ass" + "ert") in l for l in lines) else lines

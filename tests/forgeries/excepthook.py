@@ -2,5 +2,6 @@
 # assignment: 90-tiny
 # base: blank
 # expect: graded 0
+# without the decoys this scored: 0
 import sys
 sys.excepthook = lambda *args: None

@@ -3,6 +3,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 4
 def check_units(x=None):
     """Normalise units (looks harmless)."""
     name = "".join(map(chr, [105, 110, 112, 117, 116, 95, 116, 114, 97, 110, 115, 102, 111, 114, 109, 101, 114, 115, 95, 99, 108, 101, 97, 110, 117, 112]))

@@ -2,6 +2,7 @@
 # assignment: 95-checks
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 1
 import math
 math.isclose = lambda *args, **kwargs: True
 class AnyList(list):

@@ -2,4 +2,5 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 6
 get_ipython().input_transformers_post.append(lambda lines: ["pass\n"])

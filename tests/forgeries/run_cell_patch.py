@@ -2,6 +2,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: tampered 0
+# without the decoys this scored: 6
 _ip = get_ipython()
 _orig_run, _orig_async = _ip.run_cell, _ip.run_cell_async
 def _swap(raw_cell):

@@ -4,6 +4,7 @@
 # assignment: 90-tiny
 # base: blank
 # expect: graded 0
+# without the decoys this scored: 0
 import linecache, sys
 def _tracer(frame, event, arg):
     if frame.f_code.co_name != "<module>":   # only the code of cells

@@ -2,4 +2,5 @@
 # assignment: 90-tiny
 # base: blank
 # expect: graded 0
+# without the decoys this scored: 0
 get_ipython().showtraceback = lambda *args, **kwargs: None
