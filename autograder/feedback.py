@@ -246,8 +246,8 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
     inline raster data."""
     from urllib.parse import urlsplit
 
-    if name in ("class", "id", "title"):
-        return True
+    if name in ("class", "title") or (name == "id" and tag in ("h1", "h2", "h3", "h4", "h5", "h6")):
+        return True   # ids only on headings (Markdown anchors): no clobbering of the page's own elements
     if tag == "a" and name == "href":
         return value.startswith("#") or urlsplit(value).scheme.lower() in ("http", "https", "mailto")
     if tag == "img" and name == "src":
