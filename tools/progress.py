@@ -72,6 +72,9 @@ def _config():
     *_, loader = _nbgrader()
     config = loader("nbgrader_config.py", path=str(ROOT)).load_config()
     config.Execute.timeout = config.Execute.get("timeout", 120)
+    # quiet kernels: their start-up warnings are not the learner's concern
+    config.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
+                                      "--IPKernelApp.log_level=ERROR"]
     return config
 
 
@@ -137,18 +140,21 @@ def grade_notebook(path: Path) -> NotebookProgress:
     return progress
 
 
-def report(results: list[NotebookProgress]) -> str:
-    lines = []
-    for result in results:
-        if result.error:
-            lines.append(f"{result.name}: NOT GRADED: {result.error}")
-            continue
-        counts = {s: sum(e.status == s for e in result.exercises) for s in (PASS, FAIL, NOT_ANSWERED)}
-        lines.append(f"{result.name}: {result.points:g}/{result.max_points:g} points  "
-                     f"({counts[PASS]} pass, {counts[FAIL]} fail, {counts[NOT_ANSWERED]} not answered)")
-        for e in result.exercises:
-            detail = f"  {e.message}" if e.message else ""
-            lines.append(f"  {e.status:<13} {e.grade_id:<32} {e.points:g}/{e.max_points:g}{detail}")
+def notebook_report(result: NotebookProgress) -> str:
+    if result.error:
+        return f"{result.name}: NOT GRADED: {result.error}"
+    counts = {s: sum(e.status == s for e in result.exercises) for s in (PASS, FAIL, NOT_ANSWERED)}
+    lines = [f"{result.name}: {result.points:g}/{result.max_points:g} points  "
+             f"({counts[PASS]} pass, {counts[FAIL]} fail, {counts[NOT_ANSWERED]} not answered)"]
+    for e in result.exercises:
+        detail = f"  {e.message}" if e.message else ""
+        lines.append(f"  {e.status:<13} {e.grade_id:<32} {e.points:g}/{e.max_points:g}{detail}")
+    return "\n".join(lines)
+
+
+def report(results: list[NotebookProgress], notebooks: bool = True) -> str:
+    """Every notebook's report (unless notebooks=False), then the course's total."""
+    lines = [notebook_report(r) for r in results] if notebooks else []
     graded = [r for r in results if not r.error]
     done = sum(r.points for r in graded)
     total = sum(r.max_points for r in graded)
@@ -209,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             print(f"grading {path.name} ...", flush=True)
             results.append(grade_notebook(path))
+            print(notebook_report(results[-1]), flush=True)
     except ProgressError as exc:
         print(f"make progress: {exc}", file=sys.stderr)
         return 2
-    print(report(results))
+    print(report(results, notebooks=False))
     print(f"Chart: {chart(results, args.chart)}")
     return 0 if all(not r.error for r in results) else 1
 
