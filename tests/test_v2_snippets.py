@@ -110,3 +110,13 @@ def test_no_network_and_calls_restored(tmp_path):
     assert all("network access to" in failure for failure in report.failures), report.failures
     assert {cls: dict(vars(cls)) for cls in operations} == operations, "operations left patched"
     assert (azure.ai.ml.command, socket.getaddrinfo, socket.socket.connect) == builders
+
+
+def test_marker_variants_and_order(tmp_path):
+    """`**Azure today (SDK v2 + MLflow):** text` marks too; snippets share one namespace, in order."""
+    path = _notebook(tmp_path, 'from azure.ai.ml.entities import Environment',
+                     'env = Environment(name="e", conda_file="conda.yml", image="mcr.microsoft.com/x:1")',
+                     marker="**Azure today (SDK v2 + MLflow):** a data asset.")
+    report = v2_snippets.check_notebook(path)
+    assert report.ok and len(report.snippets) == 2, report.failures
+    assert any("env = Environment" in label for label, _ in report.entities)
