@@ -45,6 +45,7 @@ class SandboxKernelManager(AsyncKernelManager):
     sandbox_env = Dict({}).tag(config=False)
     kernel_argv = List([]).tag(config=False)
     on_connection_file = Any(None).tag(config=False)
+    on_ready = Any(None).tag(config=False)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -114,6 +115,13 @@ class BoundedExecute(Execute):
     def _watchdog(self) -> None:
         self.killed_by_watchdog = True
         self._kill_kernel()
+
+    def start_new_kernel_client(self):   # what nbconvert's (synchronous) preprocess calls
+        kc = super().start_new_kernel_client()
+        on_ready = getattr(self._km, "on_ready", None)
+        if on_ready is not None:   # the kernel has bound its sockets: lock their folder
+            on_ready()
+        return kc
 
     def _release_kernel(self) -> None:
         """nbclient leaves a kernel manager it was given (``km=``) as it is: close the client's

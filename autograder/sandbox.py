@@ -49,6 +49,8 @@ MAX_FILES = 500
 #: Size caps of the kernel's private /tmp and /dev/shm (tmpfs: also counted in its memory group).
 TMP_BYTES = 512 * 1024 * 1024
 SHM_BYTES = 256 * 1024 * 1024
+#: Longest folder for kernel sockets: AF_UNIX paths hold 107 bytes (<folder>/<box>-<n>/kernel-<port>).
+SOCKET_DIR_MAX = 64
 #: Most processes (and threads) one submission may have at once.
 MAX_PIDS = 512
 PACKAGE = Path(__file__).resolve().parent
@@ -201,6 +203,9 @@ class RunDirs:
         for folder in (self.boxes, self.kernels):
             folder.mkdir()
             os.chmod(folder, 0o711)
+        if len(str(self.kernels)) > SOCKET_DIR_MAX:   # a long TMPDIR: sockets go to a short folder
+            self.kernels = Path(tempfile.mkdtemp(prefix="agk-", dir="/tmp"))
+            os.chmod(self.kernels, 0o711)
         self.shared.mkdir()
         os.chmod(self.shared, 0o755)
         self.cgroups = caps.cgroups if caps is not None else None
@@ -215,6 +220,7 @@ class RunDirs:
     def cleanup(self) -> None:
         if self.cgroups is not None:
             self.cgroups.remove_run()
+        shutil.rmtree(self.kernels, ignore_errors=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
     def start_font_cache(self) -> subprocess.Popen | None:
@@ -337,9 +343,13 @@ def kernel_env(box: Box, data_dir: Path | None, threads: int, kernel_dir: Path |
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "MPLCONFIGDIR": str(box.path / ".mpl"),
-        # fresh for every kernel: an earlier notebook cannot plant start-up files for the next one
+        # fresh for every kernel: an earlier notebook cannot plant start-up files or config for the
+        # next one (nor user site-packages, .pth or usercustomize in its HOME)
         "IPYTHONDIR": str(kernel_dir / "ipython"),
+        "JUPYTER_CONFIG_DIR": str(kernel_dir / "jupyter"),
+        "JUPYTER_DATA_DIR": str(kernel_dir / "jupyter"),
         "JUPYTER_RUNTIME_DIR": str(kernel_dir),
+        "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "NBGRADER_EXECUTION": "autograde",
@@ -388,10 +398,10 @@ def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Pa
             "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     made = {Path("/"), Path("/tmp")}
-    for target in readable + writable:   # bwrap would create missing parents 0700: make them 0755
-        for parent in list(target.parents)[::-1]:
+    for target in readable + writable:   # bwrap would create missing parents 0700: make them
+        for parent in list(target.parents)[::-1]:   # traversable, not listable (as boxes/ is outside)
             if parent not in made and not any(parent == r or r in parent.parents for r in readable):
-                args += ["--perms", "0755", "--dir", str(parent)]
+                args += ["--perms", "0711", "--dir", str(parent)]
                 made.add(parent)
     for p in readable:
         args += ["--ro-bind", str(p), str(p)]
@@ -436,6 +446,19 @@ def hand_over_kernel_dir(kernel_dir: Path, box: Box, caps: Capabilities) -> None
         os.close(dir_fd)
 
 
+def lock_kernel_dir(kernel_dir: Path, caps: Capabilities) -> None:
+    """Once the kernel has bound its sockets (before any student code ran): take the folder back,
+    so the kernel can no longer swap a socket for a link the grader (root) would connect to."""
+    if not caps.root:
+        return
+    dir_fd = os.open(kernel_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(dir_fd, 0, 0)
+        os.fchmod(dir_fd, 0o711)
+    finally:
+        os.close(dir_fd)
+
+
 def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb: int, threads: int,
                      readable: list[Path], data_dir: Path | None) -> None:
     """Set up ``km`` (an ``execution.SandboxKernelManager``) to start this submission's next
@@ -446,6 +469,10 @@ def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb:
     km.connection_file = str(kernel_dir / "kernel.json")
     km.sandbox_env = kernel_env(box, data_dir, threads, kernel_dir, private_tmp=caps.bwrap is not None)
     km.on_connection_file = lambda: hand_over_kernel_dir(kernel_dir, box, caps)
+    km.on_ready = lambda: lock_kernel_dir(kernel_dir, caps)
+    # SIGINT to the process jupyter_client started would stop at bubblewrap (the kernel is in a
+    # session and PID namespace of its own): ask the kernel to interrupt itself instead
+    km.kernel_spec.interrupt_mode = "message"
     if box.group is None and caps.cgroups is not None:
         box.group = caps.cgroups.create(box.path.name, memory_mb << 20, MAX_PIDS, threads)
     prefix = [sys.executable, str(PACKAGE / "launcher.py"), "--log", str(box.log),

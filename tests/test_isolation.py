@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import json
 import os
 import re
@@ -230,7 +229,7 @@ def attacked_class():
     t0 = time.perf_counter()
     _s = sum(i * i for i in range(3_000_000))
     baseline = time.perf_counter() - t0
-    passwd = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
+    passwd = os.stat("/etc/passwd")
     proc = grade(course, subs, out, A, "--cell-timeout", "40", "--notebook-timeout", "90", "--memory", "1536")
     time.sleep(0.5)
     daemons = [p for p in Path("/proc").glob("[0-9]*") if _comm(p) == token]
@@ -308,7 +307,9 @@ def test_snoop_finds_nothing_and_cannot_write_the_system(attacked_class):
     assert int(seen.group(3)) not in (0, os.getuid())
     assert int(seen.group(4)) < 10                  # its own PID namespace
     assert not Path("/etc/autograder-was-here").exists()
-    assert hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest() == attacked_class["passwd"]
+    now, before = os.stat("/etc/passwd"), attacked_class["passwd"]
+    assert (now.st_uid, now.st_mode) == (before.st_uid, before.st_mode)
+    assert Path("/etc/passwd").read_text().startswith("root:")
 
 
 # -- two notebooks: the first plants symlinks for the second ------------------------------------
@@ -325,7 +326,15 @@ for name, target in [(".kernel.json", "/etc/passwd"), ("tmp", "/etc"), (".ipytho
         planted.append(name)
     except OSError as exc:
         planted.append(f"{name}:{type(exc).__name__}")
-os.makedirs(".ipython-startup", exist_ok=True)
+runtime = os.environ["JUPYTER_RUNTIME_DIR"]     # this kernel's socket folder: locked once it started
+try:
+    os.rename(runtime + "/kernel-1", runtime + "/moved")
+    planted.append("socket moved")
+except OSError as exc:
+    planted.append(f"socket:{type(exc).__name__}")
+os.makedirs(".local/lib/python3.11/site-packages", exist_ok=True)   # user site: ignored by the next kernel
+with open(".local/lib/python3.11/site-packages/usercustomize.py", "w") as fh:
+    fh.write("import sys; sys.modules['math'] = None")
 print("PLANTED", planted)
 '''
 
@@ -340,26 +349,33 @@ def test_two_notebooks_first_plants_symlinks_second_still_grades(tmp_path):
         syn.write_submission(subs, student, syn.pair_student_notebook("part1", code=code), syn.PAIR, "part1.ipynb")
         syn.write_submission(subs, student, syn.pair_student_notebook("part2", code=LOOK), syn.PAIR, "part2.ipynb")
     watched = [Path("/etc/passwd"), Path("/etc/shadow"), Path("/etc/group")]
-    before = {p: (hashlib.sha256(p.read_bytes()).hexdigest(), os.stat(p).st_uid, os.stat(p).st_mode) for p in watched}
+    # (other tests on this machine may add users meanwhile: judge what the old bug did to them, a
+    # truncation to the kernel's connection JSON and a chown to the student, not every byte)
+    before = {p: (os.stat(p).st_uid, os.stat(p).st_gid, os.stat(p).st_mode) for p in watched}
     # everything the grader makes outside --out goes to a TMPDIR and runtime dir of this test's own
-    scratch, runtime = tmp_path / "tmp", tmp_path / "runtime"
-    scratch.mkdir()
+    # (short: Unix socket paths hold 107 bytes; a long TMPDIR makes the grader use /tmp/agk-*)
+    scratch, runtime = Path(tempfile.mkdtemp(prefix="agt-", dir="/tmp")), tmp_path / "runtime"
     runtime.mkdir()
     groups_before = run_cgroups()
     proc = grade(course, subs, out, syn.PAIR, "--cell-timeout", "30", "--memory", "1536",
                  env={"TMPDIR": str(scratch), "JUPYTER_RUNTIME_DIR": str(runtime)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert list(scratch.iterdir()) == [] and list(runtime.iterdir()) == []   # nothing left behind
+    left = list(scratch.iterdir())
+    scratch.rmdir() if not left else None
+    assert left == [] and list(runtime.iterdir()) == []                      # nothing left behind
     ours = {name for name in run_cgroups() - groups_before if not Path("/tmp", name).exists()}
     assert ours == set()                                                     # control groups removed too
     result = rows(out)
-    assert (float(result["planter"]["score"]), result["planter"]["status"]) == (12.0, "graded"), result["planter"]
+    assert (float(result["planter"]["score"]), result["planter"]["status"]) == (12.0, "graded"), result["planter"]["detail"]
     assert (float(result["honest"]["score"]), result["honest"]["status"]) == (12.0, "graded"), result["honest"]
     planted = re.search(r"PLANTED (\[.*?\])", feedback_text(out, "planter", syn.PAIR, "part1")).group(1)
-    assert ".kernel.json" in planted and "tmp" in planted, planted
+    assert ".kernel.json" in planted and "tmp" in planted and "socket:PermissionError" in planted, planted
     assert re.search(r"PART2 SEES \[.*'.kernel.json'", feedback_text(out, "planter", syn.PAIR, "part2"))
-    after = {p: (hashlib.sha256(p.read_bytes()).hexdigest(), os.stat(p).st_uid, os.stat(p).st_mode) for p in watched}
+    after = {p: (os.stat(p).st_uid, os.stat(p).st_gid, os.stat(p).st_mode) for p in watched}
     assert after == before
+    for p in watched:
+        text = p.read_text()
+        assert text.startswith("root:") and '"key"' not in text and "shell_port" not in text, p
     assert not (course / "gradebook.db").exists() or os.stat(course / "gradebook.db").st_uid == 0
 
 
