@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lab test release bench grade progress mlflow-ui venv clean
+.PHONY: lab test release bench grade progress mlflow-ui venv clean hub
 
 venv: $(STAMP)
 
@@ -58,6 +58,14 @@ mlflow-ui: $(STAMP)
 	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true $(VENV)/bin/mlflow ui \
 	  --backend-store-uri sqlite:///$(abspath $(WS))/mlflow.db --default-artifact-root $(abspath $(WS))/mlartifacts \
 	  --host 127.0.0.1 --port $(or $(PORT),5000) --workers 1
+
+## Workshop: JupyterHub for the people in hub/roster.csv on this machine (as root; see hub/README.md).
+HUB_ROOT ?= /srv/dp100-hub
+hub: $(STAMP)
+	@test -f hub/roster.csv || { echo "write hub/roster.csv first (copy hub/roster.example.csv)"; exit 1; }
+	$(PY) hub/hubctl.py setup --roster hub/roster.csv --hub-root $(HUB_ROOT)
+	DP100_HUB_ROOT=$(HUB_ROOT) DP100_HUB_ROSTER=$(CURDIR)/hub/roster.csv \
+	  $(HUB_ROOT)/venv/bin/jupyterhub -f hub/jupyterhub_config.py
 
 clean:
 	rm -rf $(VENV) gradebook.db submitted autograded feedback .pytest_cache

@@ -6,9 +6,13 @@ c = get_config()  # noqa: F821  (provided by nbgrader/traitlets)
 # The repository root is the course directory: source/ID, release/ID, submitted/, autograded/.
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "dp100-local"
-# nbgrader's exchange (release/collect between accounts) lives in the course, not /usr/local/share
-c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
-os.makedirs(c.Exchange.root, exist_ok=True)
+# nbgrader's exchange (release/collect between accounts) lives in the course, not /usr/local/share;
+# on the workshop hub (hub/), DP100_EXCHANGE names the shared root-owned exchange instead.
+if os.environ.get("DP100_EXCHANGE"):
+    c.Exchange.root = os.environ["DP100_EXCHANGE"]
+else:
+    c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
+    os.makedirs(c.Exchange.root, exist_ok=True)
 # Generated notebooks and the gradebook are reproducible; never copy solution helpers into release/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "workspace*", "mlruns*"]
 
