@@ -9,14 +9,14 @@ matching cannot see through ``exec(base64...)``. Whatever the route, a hook that
 pass also acts on cells that look like them, so after nbgrader has put the hidden tests back the
 grader plants *decoys* among them, with a per-run secret the kernel never sees before they run:
 
-- **must-fail** decoys, next to each graded test cell: false checks written with the checking
-  primitives that cell uses (the ``assert`` statement, ``isinstance``/``len``/``abs``/``all``/...,
-  ``np.isclose``/``np.allclose``/``math.isclose``, ``np.testing.*``/``pd.testing.*``, ``in``,
-  ``==``), *sentinels* comparing the names the test reads with a fresh ``object()``, and a copy of
-  the cell's visible checks (the text a student has) behind a false check. Each raises on an
-  honest kernel whatever the answer (several false terms are joined by ``or``, so one forged
-  primitive is enough to make the whole decoy pass);
-- **must-pass** decoys that print a digest of the secret: a cell skipped, replaced or replayed
+- **must-fail** decoys, one just before or after each graded test cell: ``assert`` of false terms
+  joined by ``or``, written with the checking primitives that cell uses (``==``, ``in``, ``<``,
+  ``isinstance``/``len``/``abs``/``all``/..., ``np.isclose``/``np.allclose``/``math.isclose``),
+  then *sentinels* comparing the names its visible checks read with a fresh ``object()``, then a
+  copy of its visible checks (the text a student has, never run on an honest kernel); plus one
+  cell per ``np.testing.*``/``pd.testing.*`` helper it calls, on unequal values. Each raises on an
+  honest kernel whatever the answer; one forged primitive is enough to make a decoy pass;
+- two **must-pass** decoys that print a digest of the secret: a cell skipped, replaced or replayed
   does not show it;
 - one **probe** that lists in-kernel hooks (transformers, event callbacks, trace functions, replaced
   ``run_cell``/``showtraceback``, builtins or testing helpers that are not the originals). A hostile
@@ -111,7 +111,8 @@ PROBE = r'''def _check_env():
         seen.append("sys.setprofile is active")
     for name in ("run_cell", "run_cell_async", "_run_cell", "run_code", "run_ast_nodes", "transform_cell",
                  "transform_ast", "showtraceback", "_showtraceback", "showsyntaxerror", "should_run_async"):
-        if name in vars(ip) or root(getattr(type(ip), name, None)) not in ok_roots:
+        f = getattr(ip, name, None)
+        if root(getattr(f, "__func__", f)) not in ok_roots:
             seen.append(f"shell.{name} replaced")
     if getattr(ip, "custom_exceptions", ()):
         seen.append("set_custom_exc handler installed")
@@ -239,8 +240,13 @@ class _Writer:
         b = a + self.rng.randrange(1, 500)
         return {"a": a, "b": b, "c": b + self.rng.randrange(1, 50), "attr": "_" + secrets.token_hex(3)}
 
-    def assert_line(self, terms: list[str], messages: list[str]) -> str:
-        self.rng.shuffle(terms)
+    def assert_line(self, groups: list[list[str]], messages: list[str]) -> str:
+        """``assert t1 or t2 ...``: terms shuffled within each group, groups kept in order."""
+        terms = []
+        for group in groups:
+            group = list(group)
+            self.rng.shuffle(group)
+            terms += group
         line = "assert " + " or ".join(terms)
         if messages and self.rng.random() < 0.8:
             line += ", " + repr(self.rng.choice(messages))
@@ -297,6 +303,7 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
         plan.decoys[cell.id] = decoy
         inserts.append((index, rng.random(), cell))
 
+    mirrored = False
     for i, cell in tests:
         gid = cell.metadata["nbgrader"]["grade_id"]
         p = primitives(cell.source)
@@ -305,34 +312,37 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
         visible = visible_part(released.get(gid, "")) if gid in released else visible_part(cell.source)
         shown = primitives(visible)
         after = i + 1
-        # 1. every boolean primitive of the cell, one false term each, joined by "or"
-        terms = [COMPARE_TERMS[op].format(**w.nums()) for op in p.compares if op in COMPARE_TERMS]
-        terms += [BUILTIN_TERMS[b].format(**w.nums()) for b in p.builtins]
-        terms += [CLOSE_TERMS[kind].format(f=name, **w.nums()) for name, kind in p.close.items()]
-        terms = terms or ["{a} == {b}".format(**w.nums())]
-        add(after, w.cell(w.assert_line(terms, shown.messages)),
-            Decoy("fail", "false checks using " + ", ".join(sorted(
-                {*(b + "()" for b in p.builtins), *(n + "()" for n in p.close)} | ({"=="} if p.compares else set())) or {"assert"}),
-                gid))
-        # 2. sentinels: no honest value equals a fresh object()
-        if shown.operands:
-            names = sorted(shown.operands)
-            rng.shuffle(names)
-            add(after, w.cell(w.assert_line([f"{n} == object()" for n in names[:3]], shown.messages)),
-                Decoy("fail", f"sentinel comparison of {', '.join(sorted(names[:3]))} with a fresh object()", gid))
-        # 3. testing helpers (np.testing.*, pd.testing.*): each must raise on unequal values
+        # A decoy with every term false on an honest kernel, joined by "or" (one forged primitive is
+        # enough to make it pass), in an order where an honest exception cannot hide a forged term:
+        # literals only first, then the test's numeric helpers (np.isclose...), then sentinels
+        # (names the visible checks compare; a blank answer raises NameError there).
+        literal = [COMPARE_TERMS[op].format(**w.nums()) for op in p.compares if op in COMPARE_TERMS]
+        literal += [BUILTIN_TERMS[b].format(**w.nums()) for b in p.builtins]
+        literal = literal or ["{a} == {b}".format(**w.nums())]
+        close = [CLOSE_TERMS[kind].format(f=name, **w.nums()) for name, kind in p.close.items()]
+        names = sorted(shown.operands)
+        rng.shuffle(names)
+        uses = sorted({*(b + "()" for b in p.builtins), *(n + "()" for n in p.close)}
+                      | ({"=="} if p.compares else set())) or ["assert"]
+        what = "false checks using " + ", ".join(uses) + (f", {', '.join(sorted(names[:3]))} == object()" if names else "")
+        add(i if rng.random() < 0.5 else after,
+            w.cell(w.assert_line([literal, close, [f"{n} == object()" for n in names[:3]]], shown.messages)),
+            Decoy("fail", what, gid))
+        # For every other test cell (at random, at least one): the visible checks as the student has
+        # them, for a hook that looks for that text, behind a false check so that an honest kernel
+        # never runs them twice (they may deploy, append, consume).
+        if visible.strip() and (rng.random() < 0.5 or (i, cell) == tests[-1] and not mirrored):
+            mirrored = True
+            add(i if rng.random() < 0.5 else after,
+                w.cell("assert {b} < {a}".format(**w.nums()), visible=visible,
+                       first=w.assert_line([["{a} == {b}".format(**w.nums())]], shown.messages)),
+                Decoy("fail", "a false check followed by a copy of the visible checks", gid))
+        # testing helpers (np.testing.*, pd.testing.*) raise rather than return: one decoy each
         for name in sorted(p.helpers):
             add(after, w.cell(_helper_call(name, w.nums())), Decoy("fail", f"{name}() on unequal values", gid))
-        # 4. the visible checks as the student has them, behind a false check (so an honest kernel
-        #    never runs them twice: they may deploy, append, consume), before or after the real cell
-        if visible.strip():
-            add(i if rng.random() < 0.5 else after,
-                w.cell(w.assert_line(["{a} == {b}".format(**w.nums())], shown.messages), visible=visible,
-                       first=w.assert_line(["{a} == {b}".format(**w.nums())], shown.messages)),
-                Decoy("fail", "a false check followed by a copy of the visible checks", gid))
-    # must-pass decoys: a few at random places after the first test, and one at the very end
+    # must-pass decoys: one at a random place after the first test, one at the very end
     first, last = tests[0][0], tests[-1][0]
-    spots = [rng.randint(first + 1, len(nb.cells)) for _ in range(2)] + [len(nb.cells)]
+    spots = [rng.randint(first + 1, len(nb.cells)), len(nb.cells)]
     for index in spots:
         token = secrets.token_hex(8)
         digest = hashlib.sha256(token.encode()).hexdigest()[:24]
@@ -402,10 +412,10 @@ def judge(nb: nbformat.NotebookNode, plan: Plan, executor=None) -> Verdict:
             continue
         judged += 1
         if decoy.kind == "fail" and not raised:
-            wrong.append(f"{decoy.what} passed (after {decoy.near})")
+            wrong.append(f"{decoy.what} passed (next to {decoy.near})")
         elif decoy.kind == "pass" and (raised or decoy.expect not in out.split()):
             how = "raised an error" if raised else "did not show its output"
-            wrong.append(f"{decoy.what} {how} (after {decoy.near})")
+            wrong.append(f"{decoy.what} {how} (next to {decoy.near})")
     _strip(nb, plan, executor)
     if not wrong:
         return Verdict(False, "", judged)
