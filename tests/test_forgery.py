@@ -174,7 +174,7 @@ def test_executed_copy_has_the_submitted_cells_only(graded):
         assert counts == list(range(1, len(counts) + 1)), (student, counts)  # no gaps where decoys ran
 
 
-def test_grades_json_and_csv_carry_the_status(graded):
+def test_grades_csv_json_and_ci_summary_carry_the_status(graded):
     import csv
     out = graded["base"] / f"out-{syn.ASSIGNMENT}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv"))}
@@ -182,6 +182,8 @@ def test_grades_json_and_csv_carry_the_status(graded):
     doc = json.loads((out / "grades.json").read_text())
     nb = {s["student_id"]: s for s in doc["students"]}["post_pass"]["notebooks"][syn.ASSIGNMENT]
     assert nb["status"] == "tampered" and nb["score"] == 0 and "decoy" in nb["detail"]
+    from autograder import export
+    assert "| post\\_pass | 0 | tampered |" in export.markdown_summary([out])   # the CI job summary
 
 
 def test_probe_names_the_hook_in_the_detail(graded):
