@@ -203,12 +203,21 @@ def _run_python(code: str, ns: dict) -> tuple[bool, str]:
     return False, out.getvalue()
 
 
+WRONG = {"nb90_square_answer": "def square(x):\n    return x + x", "nb90_circle_answer": "def circle_area(r):\n    return 3 * r",
+         "nb90_pick_answer": "q_pick = 'a'", "nb95_stats_answer": "def mean_std(xs):\n    return (1.0, 1.0)",
+         "nb95_frame_answer": "def totals(df):\n    return df", "nb95_vowels_answer": "vowels = ['a']"}
+
+
 @pytest.mark.parametrize("assignment", [syn.ASSIGNMENT, syn.CHECKS])
-@pytest.mark.parametrize("kind", ["full", "partial", "blank"])
+@pytest.mark.parametrize("kind", ["full", "partial", "blank", "wrong"])
 def test_every_decoy_behaves_on_an_honest_interpreter(assignment, kind):
     release = syn.release_notebook(assignment=assignment)
     for seed in range(5):
-        nb = syn.student_notebook(kind, assignment=assignment)
+        nb = syn.student_notebook("full" if kind == "wrong" else kind, assignment=assignment)
+        for cell in nb.cells:  # a wrong answer must never make a decoy pass
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if kind == "wrong" and gid in WRONG:
+                cell.source = WRONG[gid]
         graded_src = {c.metadata["nbgrader"]["grade_id"]: c.source
                       for c in syn.source_notebook(assignment=assignment).cells if c.metadata.get("nbgrader", {}).get("grade")}
         for cell in nb.cells:  # what OverwriteCells gives the grader: the tests with hidden checks
