@@ -18,6 +18,8 @@ from . import course, gradebook, intake, report, sandbox, shard, worker
 def _data_dir(course_root: Path) -> Path | None:
     if (course_root / "data").is_dir():
         return course_root / "data"
+    if os.environ.get("DP100_DATA") and Path(os.environ["DP100_DATA"]).is_dir():  # e.g. the workshop hub
+        return Path(os.environ["DP100_DATA"])
     spec = importlib.util.find_spec("dp100")
     if spec and spec.origin:
         return Path(spec.origin).resolve().parent.parent / "data"
