@@ -16,7 +16,7 @@ started (:func:`configure_kernel`) as:
 - **a uid of its own** per submission (no passwd entry needed), set by util-linux's ``setpriv``
   inside the sandbox with no supplementary groups, no capabilities, ``no_new_privs``. (bubblewrap's
   ``--uid`` needs a user namespace, and run as root it maps the sandbox uid to *root* outside.)
-- **control groups** (:mod:`autograder.cgroup`): memory, process count and a CPU quota for the
+- **control groups** (:mod:`autograder.cgroup`): memory, process count and an equal CPU weight for the
   whole submission; whatever is left (a ``setsid()`` daemon) dies with the PID namespace and is
   killed by pid from the group when the submission is done.
 - a clean environment (no CI secrets); ``HOME`` in the box.
@@ -474,7 +474,7 @@ def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb:
     # session and PID namespace of its own): ask the kernel to interrupt itself instead
     km.kernel_spec.interrupt_mode = "message"
     if box.group is None and caps.cgroups is not None:
-        box.group = caps.cgroups.create(box.path.name, memory_mb << 20, MAX_PIDS, threads)
+        box.group = caps.cgroups.create(box.path.name, memory_mb << 20, MAX_PIDS)
     prefix = [sys.executable, str(PACKAGE / "launcher.py"), "--log", str(box.log),
               "--memory-mb", str(memory_mb), "--nproc", str(MAX_PIDS)]
     for procs in box.group.procs_files() if box.group is not None else []:

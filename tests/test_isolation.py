@@ -263,7 +263,7 @@ def test_classmate_keeps_full_marks_and_its_speed(attacked_class, student):
     assert (float(row["score"]), row["status"]) == (6.0, "graded"), row
     work = float(re.search(r"WORK ([\d.]+)", feedback_text(attacked_class["out"], student)).group(1))
     baseline = attacked_class["baseline"]
-    # sixteen busy processes sharing its CPU without a quota would make it several times slower
+    # sixteen busy processes sharing its CPU without equal group weights would make it several times slower
     assert work < max(3 * baseline, baseline + 2.0), (work, baseline)
 
 
@@ -282,7 +282,7 @@ def test_memory_is_capped_for_the_whole_submission(attacked_class):
     assert -9 in several, several       # 8 x 400 MB > --memory 1536: the group's OOM killer stepped in
 
 
-def test_busy_processes_finish_inside_their_quota(attacked_class):
+def test_busy_processes_finish_inside_their_share(attacked_class):
     assert re.search(r"BUSY DONE(?!\")", feedback_text(attacked_class["out"], "05_busy"))
     assert attacked_class["rows"]["05_busy"]["status"] == "graded"
 
@@ -405,7 +405,7 @@ def test_cgroup_limits_and_removal():
     assert hierarchy is not None, why
     hierarchy.start_run("ag-test-" + secrets.token_hex(4))
     try:
-        group = hierarchy.create("box", 256 << 20, 64, 0.5)
+        group = hierarchy.create("box", 256 << 20, 64)
         sleeper = subprocess.Popen(["sleep", "30"])
         for procs in group.procs_files():
             Path(procs).write_text(str(sleeper.pid))
@@ -414,7 +414,8 @@ def test_cgroup_limits_and_removal():
         if hierarchy.version == 1:
             assert int(files["memory.limit_in_bytes"].read_text()) == 256 << 20
             assert files["pids.max"].read_text().strip() == "64"
-            assert files["cpu.cfs_quota_us"].read_text().strip() == "50000"
+            assert files["cpu.shares"].read_text().strip() == str(cgroup.CPU_SHARES)
+            assert files["cpu.cfs_quota_us"].read_text().strip() == "-1"     # a weight, no throttling
         group.remove()
         assert sleeper.wait(timeout=5) == -9
         assert not any(p.exists() for p in group.paths)
