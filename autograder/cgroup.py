@@ -51,14 +51,21 @@ class Hierarchy:
     def describe(self) -> str:
         return f"cgroup v{self.version} ({', '.join(self.controllers)})"
 
-    def start_run(self, name: str) -> None:
-        """Create this run's folder under every base (v2: also enable the controllers below it)."""
+    def start_run(self, name: str, jobs: int = 1) -> None:
+        """Create this run's folder under every base (v2: also enable the controllers below it).
+
+        The folder weighs as much as ``jobs`` ordinary processes: the kernels graded at once
+        together get the CPU share they would have as separate processes, not one process's.
+        """
         for base in dict.fromkeys(self.bases.values()):
             run = base / name
             run.mkdir(mode=0o755)
             self.run_dirs.append(run)
             if self.version == 2:
                 (run / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in self.controllers))
+                (run / "cpu.weight").write_text(str(min(10_000, CPU_WEIGHT * max(1, jobs))))
+            elif (run / "cpu.shares").exists():
+                (run / "cpu.shares").write_text(str(CPU_SHARES * max(1, jobs)))
 
     def create(self, name: str, memory_bytes: int, pids: int) -> "Group":
         if not self.run_dirs:

@@ -75,7 +75,7 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
         raise course.SetupError(f"cannot create the output folder {out}: {exc}") from exc
 
     caps = sandbox.probe()
-    dirs = sandbox.RunDirs(caps=caps)   # also the run's control groups, removed by cleanup()
+    dirs = sandbox.RunDirs(caps=caps, jobs=jobs)   # also the run's control groups, removed by cleanup()
     try:
         fonts = dirs.start_font_cache() if importlib.util.find_spec("matplotlib") else None
         try:

@@ -192,7 +192,7 @@ class RunDirs:
     killing any process left in the groups.
     """
 
-    def __init__(self, parent: str | None = None, caps: Capabilities | None = None):
+    def __init__(self, parent: str | None = None, caps: Capabilities | None = None, jobs: int = 1):
         self.base = Path(tempfile.mkdtemp(prefix="autograder-", dir=parent))
         os.chmod(self.base, 0o711)
         self.private = self.base / "private"
@@ -211,7 +211,7 @@ class RunDirs:
         self.cgroups = caps.cgroups if caps is not None else None
         if self.cgroups is not None:
             try:
-                self.cgroups.start_run(self.base.name)
+                self.cgroups.start_run(self.base.name, jobs)
             except OSError as exc:
                 self.cgroups.remove_run()
                 caps.cgroups = self.cgroups = None
