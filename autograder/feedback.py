@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import html
 import re
 from dataclasses import dataclass, field
@@ -290,6 +291,17 @@ def _sanitizer():
                                       "image/png", "image/jpeg", "image/gif"})
 
 
+#: What a student reads at the top of their feedback when the notebook was not simply graded.
+STATUS_NOTICE = {
+    "tampered": "The checks of this notebook were interfered with from inside it (a hook, a patched "
+                "function or an answer made to compare equal to anything), so no cell scores a point. "
+                "Your instructor has the details and will review it with you.",
+    "timeout": "The notebook did not finish within its time limit; cells that did not run score 0.",
+    "memory": "The notebook ran out of memory; cells that did not run score 0.",
+    "kernel_died": "The notebook's Python process stopped; cells that did not run score 0.",
+}
+
+
 class FeedbackWriter:
     """nbgrader's feedback HTML template, one exporter per worker process (templates compile once).
 
@@ -319,7 +331,11 @@ class FeedbackWriter:
         self.sanitizer = _sanitizer()
 
     def write(self, nb: NotebookNode, path: Path, *, notebook: str, assignment: str, student: str,
-              score: float, max_score: float, scores: dict[str, tuple[float | None, float]]) -> None:
+              score: float, max_score: float, scores: dict[str, tuple[float | None, float]],
+              status: str = "graded") -> None:
+        if status in STATUS_NOTICE:  # say why the score is what it is, before any cell
+            nb = copy.deepcopy(nb)
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Status: {status}.** {STATUS_NOTICE[status]}"))
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             gid = meta.get("grade_id")

@@ -354,7 +354,7 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
     redacted = feedback.redact_notebook(nb, a.hidden[nb_id], scores)
     fb = s.out / "feedback" / sub.student_id / a.id / f"{nb_id}.html"
     _writer().write(nb, fb, notebook=nb_id, assignment=a.id, student=sub.student_id, score=score,
-                    max_score=sum(a.points[nb_id].values()), scores=scores)
+                    max_score=sum(a.points[nb_id].values()), scores=scores, status=status)
     marks["feedback"] = time.monotonic() - t1
     if os.environ.get("AUTOGRADER_TIMINGS"):
         print(f"[timings] {sub.student_id}: execute {execute_seconds:.2f} s, "

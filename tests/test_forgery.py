@@ -184,6 +184,10 @@ def test_grades_csv_json_and_ci_summary_carry_the_status(graded):
     assert nb["status"] == "tampered" and nb["score"] == 0 and "decoy" in nb["detail"]
     from autograder import export
     assert "| post\\_pass | 0 | tampered |" in export.markdown_summary([out])   # the CI job summary
+    page = (out / nb["feedback"]).read_text()
+    assert "Status: tampered." in page and nb["detail"][:60] not in page   # the student is told why, not how
+    honest = (out / "feedback" / "full" / syn.ASSIGNMENT / f"{syn.ASSIGNMENT}.html").read_text()
+    assert "Status:" not in honest
 
 
 def test_probe_names_the_hook_in_the_detail(graded):
