@@ -1,8 +1,9 @@
 """Grading a class across CI runners: shards, merge, export, roster and collect.
 
 The sample class of 01-workspace (autograder/samples/, five students) is graded once whole and once
-as three shards merged: the merged grades.csv, grades.json and feedback/ must equal the whole run's
-byte for byte, apart from timing fields. The nbgrader-layout export must equal what
+as three shards merged: the merged grades.csv and grades.json must equal the whole run's, apart from
+timing fields; feedback/ holds the same pages with the same scores, each page byte for byte the one
+its shard wrote (a page shows the student's own output: sandbox paths and clock times differ run to run). The nbgrader-layout export must equal what
 `nbgrader export` writes from the instructor gradebook of the same run.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +72,7 @@ def test_each_student_is_graded_in_exactly_one_shard(graded):
 
 
 def test_merged_shards_equal_the_unsharded_run(graded):
-    tmp, _ = graded
+    tmp, outs = graded
     whole, merged = tmp / "whole", tmp / "merged"
     assert _csv_without_seconds(merged / "grades.csv") == _csv_without_seconds(whole / "grades.csv")
     a = _without_timing(json.loads((whole / "grades.json").read_text()))
@@ -79,8 +81,15 @@ def test_merged_shards_equal_the_unsharded_run(graded):
     files_a = sorted(p.relative_to(whole / "feedback") for p in (whole / "feedback").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(merged / "feedback") for p in (merged / "feedback").rglob("*") if p.is_file())
     assert files_b == files_a and files_a
+    # A feedback page shows what the student's code printed (its sandbox's paths, clock times, plots):
+    # two gradings of one notebook never give the same bytes. The merge must hand over each shard's
+    # page unchanged, and every page must carry the same scores as the unsharded run's.
+    shard_pages = {p.relative_to(o / "feedback"): p for o in outs for p in (o / "feedback").rglob("*.html")}
+    assert sorted(shard_pages) == files_a
     for rel in files_a:
-        assert (merged / "feedback" / rel).read_bytes() == (whole / "feedback" / rel).read_bytes(), rel
+        assert (merged / "feedback" / rel).read_bytes() == shard_pages[rel].read_bytes(), rel
+        score_lines = lambda path: re.findall(r"Score: [0-9.]+ / [0-9.]+", path.read_text())  # noqa: E731
+        assert score_lines(merged / "feedback" / rel) == score_lines(whole / "feedback" / rel), rel
 
 
 def test_export_matches_nbgrader_export(graded, tmp_path):
