@@ -33,7 +33,7 @@ $(LINT_STAMP): ci-templates/lint/package.json ci-templates/lint/package-lock.jso
 
 ## Run every test: data, dp100, both editions, honest grading of every assignment.
 test: $(STAMP) $(LINT_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 ## Rebuild release/ (graded) and notebooks/ (self-paced) from source/.
 release: $(STAMP)
