@@ -50,7 +50,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from dp100.workspace import Dataset, TabularDataset, Workspace, WorkspaceError
+from dp100.datasets import DatasetConsumptionConfig, TabularDataset, as_named_input, dataset_from_spec
+from dp100.workspace import Workspace
 
 #: Where ``make mlflow-ui`` serves the MLflow UI (the local "Studio"); DP100_MLFLOW_UI overrides it.
 MLFLOW_UI = os.environ.get("DP100_MLFLOW_UI", "http://127.0.0.1:5000").rstrip("/")
@@ -118,44 +119,6 @@ def _check_metric(name: Any, value: Any) -> float:
 def mlflow_ui_command(workspace: Workspace, port: int = 5000) -> str:
     """The shell command that opens the MLflow UI (the local Studio) on ``workspace``."""
     return f"mlflow ui --backend-store-uri {workspace.get_mlflow_tracking_uri()} --port {port}"
-
-
-# --------------------------------------------------------------------------------------------
-# Named dataset inputs
-# --------------------------------------------------------------------------------------------
-class DatasetConsumptionConfig:
-    """A dataset handed to a run under a name (SDK: ``dataset.as_named_input("raw_data")``).
-
-    Inside the script, ``Run.get_context().input_datasets["raw_data"]`` is the dataset. Used as a
-    script argument it becomes the text ``DatasetConsumptionConfig:raw_data``, as in Azure.
-    """
-
-    def __init__(self, name: str, dataset: TabularDataset):
-        if not isinstance(dataset, TabularDataset):
-            raise RunConfigError(f"as_named_input: expected a TabularDataset, got {type(dataset).__name__}")
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-            raise RunConfigError(f"input name {name!r}: letters, digits and _, not starting with a digit")
-        self.name = name
-        self.dataset = dataset
-
-    def _spec(self) -> dict[str, Any]:
-        d = self.dataset
-        return {"paths": [list(p) for p in d.paths], "separator": d.separator, "name": d.name,
-                "version": d.version, "timestamp_column": d.timestamp_column}
-
-    def __repr__(self) -> str:
-        return f"DatasetConsumptionConfig(name={self.name!r}, dataset={self.dataset!r})"
-
-
-def as_named_input(dataset: TabularDataset, name: str) -> DatasetConsumptionConfig:
-    """``dataset.as_named_input(name)`` of the SDK, as a function."""
-    return DatasetConsumptionConfig(name, dataset)
-
-
-def _dataset_from_spec(spec: dict[str, Any], workspace_root: str) -> TabularDataset:
-    return TabularDataset(paths=[tuple(p) for p in spec["paths"]], workspace_root=workspace_root,
-                          separator=spec.get("separator", ","), name=spec.get("name"),
-                          version=spec.get("version"), timestamp_column=spec.get("timestamp_column"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1036,7 +999,7 @@ class _ContextRun:
     @property
     def input_datasets(self) -> dict[str, TabularDataset]:
         """The datasets given to this run with ``as_named_input(dataset, name)``, by name."""
-        return {name: _dataset_from_spec(spec, str(self.experiment.workspace.root))
+        return {name: dataset_from_spec(spec, str(self.experiment.workspace.root))
                 for name, spec in self._inputs.items()}
 
     @property
