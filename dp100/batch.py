@@ -28,8 +28,10 @@ worker processes on your machine, keeping the contract of the entry script:
   (``-1``: never) the run stops with a :class:`BatchRunError` naming them; rows already appended
   stay in the output file.
 
-This module is only the batch runner: :class:`ParallelRunConfig`, :class:`ParallelRunStep`,
-:func:`run_parallel` and the course's reference entry script. Pipelines live in
+This module is the batch runner: :class:`ParallelRunStep`, :func:`run_parallel` and the course's
+reference entry script; :class:`ParallelRunConfig` is in :mod:`dp100.batch_config`, the two input
+contracts in :mod:`dp100.batch_inputs`, a worker process in :mod:`dp100.batch_worker` (all
+importable from here). Pipelines live in
 :mod:`dp100.pipeline`: ``dp100.pipeline.Pipeline(ws, steps=[parallel_run_step])`` takes a
 ``ParallelRunStep`` beside script steps (its input may be a
 ``dp100.pipeline.PipelineParameter``, the dataset as a runtime parameter), runs it as a child run
@@ -39,31 +41,23 @@ there too.
 """
 from __future__ import annotations
 
-import ast
 import concurrent.futures
 import datetime as _dt
-import importlib.util
 import multiprocessing
 import os
-import re
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
-OUTPUT_ACTIONS = ("append_row", "summary_only")
-DEFAULT_OUTPUT_FILE = "parallel_run_step.txt"
-DEFAULT_FILES_PER_BATCH = 10          # Azure's default mini_batch_size for a File dataset
-DEFAULT_BATCH_SIZE = "1MB"            # ... and for a Tabular dataset
-_SIZE = re.compile(r"^\s*(\d+)\s*(KB|MB|GB)?\s*$", re.IGNORECASE)
-_UNITS = {None: 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+from dp100.batch_config import BatchConfigError, ParallelRunConfig
+from dp100.batch_inputs import TabularInput, step_input
+from dp100.batch_worker import init_worker, score_mini_batch
 
-
-class BatchConfigError(ValueError):
-    """A ParallelRunConfig / step / pipeline setting is wrong; the message names it."""
+__all__ = ["REFERENCE_BATCH_SCRIPT", "BatchConfigError", "BatchResult", "BatchRunError", "ParallelRunConfig",
+           "ParallelRunStep", "TabularInput", "run_parallel", "step_input", "write_reference_batch_script"]
 
 
 class BatchRunError(RuntimeError):
@@ -72,244 +66,6 @@ class BatchRunError(RuntimeError):
     def __init__(self, message: str, result: "BatchResult"):
         super().__init__(message)
         self.result = result
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------------
-def _normalise_size(value: Any) -> int | str:
-    """A mini_batch_size as Azure takes it: 6, "6" (-> 6) or "64KB" / "1mb" (-> "64KB" / "1MB")."""
-    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
-        raise BatchConfigError(f"mini_batch_size must be a number of files or a data size like '1MB', got {value!r}")
-    match = _SIZE.match(str(int(value)) if isinstance(value, float) else str(value))
-    if not match or int(match.group(1)) < 1:
-        raise BatchConfigError(f"mini_batch_size must be a number of files >= 1 (File input) or a data size "
-                               f"like '1MB', '64KB', 1024 (Tabular input), got {value!r}")
-    number, unit = match.groups()
-    return f"{int(number)}{unit.upper()}" if unit else int(number)
-
-
-def _entry_functions(path: Path) -> set[str]:
-    try:
-        tree = ast.parse(path.read_text(), filename=str(path))
-    except SyntaxError as exc:
-        raise BatchConfigError(f"entry script {path.name} has a syntax error: line {exc.lineno}: {exc.msg}") from None
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-
-
-@dataclass
-class ParallelRunConfig:
-    """``ParallelRunConfig(...)`` of SDK v1: the entry script and how to parallelise it."""
-
-    entry_script: str
-    mini_batch_size: int | str | None = None     # files (File input) or a data size (Tabular input)
-    error_threshold: int = 0
-    output_action: str = "append_row"
-    process_count_per_node: int = 1
-    node_count: int = 1
-    source_directory: str | None = None
-    append_row_file_name: str = DEFAULT_OUTPUT_FILE
-    environment: Any = None
-    compute_target: Any = None
-    environment_variables: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.mini_batch_size is not None:
-            self.mini_batch_size = _normalise_size(self.mini_batch_size)
-        if isinstance(self.error_threshold, bool) or not isinstance(self.error_threshold, int) or self.error_threshold < -1:
-            raise BatchConfigError(f"error_threshold must be a whole number >= -1 (-1: ignore all failures), "
-                                   f"got {self.error_threshold!r}")
-        if self.output_action not in OUTPUT_ACTIONS:
-            raise BatchConfigError(f"output_action must be one of {OUTPUT_ACTIONS}, got {self.output_action!r}")
-        for name in ("process_count_per_node", "node_count"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BatchConfigError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not self.append_row_file_name or "/" in self.append_row_file_name:
-            raise BatchConfigError(f"append_row_file_name must be a plain file name, got {self.append_row_file_name!r}")
-        path = self.script_path
-        if not path.is_file():
-            raise BatchConfigError(f"entry script not found: {path}")
-        missing = {"init", "run"} - _entry_functions(path)
-        if missing:
-            raise BatchConfigError(f"entry script {path.name} must define init() and run(mini_batch); "
-                                   f"missing: {', '.join(sorted(missing))}")
-
-    @property
-    def script_path(self) -> Path:
-        base = Path(self.source_directory) if self.source_directory else Path.cwd()
-        return (base / self.entry_script).resolve()
-
-    @property
-    def workers(self) -> int:
-        return self.process_count_per_node * self.node_count
-
-    def files_per_batch(self) -> int:
-        """``mini_batch_size`` for a File input: a number of files."""
-        size = self.mini_batch_size
-        if size is None:
-            return DEFAULT_FILES_PER_BATCH
-        if isinstance(size, str):
-            raise BatchConfigError(f"mini_batch_size={size!r} is a data size, which sizes a Tabular dataset's "
-                                   "mini-batches; for a File input give a number of files (e.g. 6)")
-        return size
-
-    def bytes_per_batch(self) -> int:
-        """``mini_batch_size`` for a Tabular input: bytes of delimited text (a plain number is bytes)."""
-        size = DEFAULT_BATCH_SIZE if self.mini_batch_size is None else self.mini_batch_size
-        number, unit = _SIZE.match(str(size)).groups()
-        return int(number) * _UNITS[unit.upper() if unit else None]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"entry_script": str(self.script_path), "mini_batch_size": self.mini_batch_size,
-                "error_threshold": self.error_threshold, "output_action": self.output_action,
-                "process_count_per_node": self.process_count_per_node, "node_count": self.node_count,
-                "append_row_file_name": self.append_row_file_name,
-                "environment_variables": dict(self.environment_variables)}
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs: the two contracts
-# --------------------------------------------------------------------------------------------
-@dataclass
-class TabularInput:
-    """The rows of a Tabular dataset, cut into mini-batches by the size of their delimited text."""
-
-    files: list[Path]
-    separator: str = ","
-    name: str | None = None
-
-    def read(self) -> tuple[pd.DataFrame, list[int]]:
-        """All rows (one table, as ``to_pandas_dataframe()``) and each row's size in bytes."""
-        frames, sizes = [], []
-        for f in self.files:
-            try:
-                frame = pd.read_csv(f, sep=self.separator)
-            except Exception as exc:
-                raise BatchConfigError(f"tabular input {f.name}: not delimited text: {exc}") from None
-            lines = [line for line in f.read_bytes().splitlines(keepends=True)[1:] if line.strip()]
-            if len(lines) != len(frame):   # quoted line breaks: measure the rows as written back
-                lines = frame.to_csv(sep=self.separator, header=False, index=False).encode().splitlines(keepends=True)
-            frames.append(frame)
-            sizes += [len(line) for line in lines]
-        table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        return table, sizes
-
-    def mini_batches(self, size_bytes: int) -> list[tuple[str, pd.DataFrame]]:
-        """Consecutive rows, at most ``size_bytes`` of text each (at least one row per mini-batch)."""
-        table, sizes = self.read()
-        cuts, total = [0], 0
-        for i, size in enumerate(sizes):
-            if total and total + size > size_bytes:
-                cuts.append(i)
-                total = 0
-            total += size
-        cuts.append(len(sizes))
-        return [(f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True))
-                for a, b in zip(cuts, cuts[1:]) if b > a]
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-
-def _input_files(inputs: Any) -> "list[Path] | TabularInput":
-    """A step input as its contract: a :class:`TabularInput` for a Tabular dataset; the list of
-    files for a File dataset, a folder, a file or a list of files."""
-    from dp100 import workspace as _ws
-
-    if hasattr(inputs, "dataset"):   # dataset.as_named_input(name): the dataset
-        inputs = inputs.dataset
-    if isinstance(inputs, (_ws.TabularDataset, _ws.FileDataset)):
-        ws = _ws.Workspace.from_config(inputs.workspace_root)
-        files = [_ws.Datastore.get(ws, store).resolve(rel) for store, rel in inputs.paths]
-    elif isinstance(inputs, TabularInput):
-        files = list(inputs.files)
-    elif isinstance(inputs, (str, os.PathLike)):
-        p = Path(inputs)
-        files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p]
-    elif isinstance(inputs, Iterable):
-        files = [Path(x) for x in inputs]
-    else:
-        raise BatchConfigError(f"step input must be a dataset, a folder or files, got {type(inputs).__name__}")
-    if not files:
-        raise BatchConfigError(f"step input {inputs!r} holds no files")
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise BatchConfigError(f"input file(s) not found: {', '.join(missing)}")
-    files = [f.resolve() for f in files]
-    if isinstance(inputs, TabularInput):
-        return TabularInput(files, inputs.separator, inputs.name)
-    if isinstance(inputs, _ws.TabularDataset) and not isinstance(inputs, _ws.FileDataset):
-        return TabularInput(files, inputs.separator, inputs.name)
-    return files
-
-
-# --------------------------------------------------------------------------------------------
-# Worker side (runs in the worker processes)
-# --------------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(script: str, env: dict[str, str]) -> None:
-    _WORKER.clear()
-    os.environ.update(env)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)  # several worker processes share the cores: one thread each
-    except Exception:
-        pass
-    start = time.perf_counter()
-    try:
-        spec = importlib.util.spec_from_file_location(f"dp100_batch_entry_{os.getpid()}", script)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.init()
-        _WORKER["module"] = module
-        _WORKER["init_s"] = time.perf_counter() - start
-    except BaseException as exc:  # reported by the first mini-batch of this worker
-        _WORKER["init_error"] = f"{type(exc).__name__}: {exc}"
-
-
-def _to_lines(value: Any, separator: str = " ") -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, pd.DataFrame):
-        return value.to_csv(sep=separator, header=False, index=False, lineterminator="\n").splitlines()
-    if isinstance(value, pd.Series):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    raise TypeError(f"run() must return a pandas DataFrame or a list, got {type(value).__name__}")
-
-
-def _failed(names: list[str], count: int, exc: Exception) -> dict[str, Any]:
-    return {"names": names, "count": count, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-            "trace": traceback.format_exc(limit=3)}
-
-
-def _worker_run(label: str, mini_batch: "list[str] | pd.DataFrame") -> dict[str, Any]:
-    """Score one mini-batch (file paths or a DataFrame); per-item outcomes let the parent count failures."""
-    out = {"pid": os.getpid(), "init_s": _WORKER.get("init_s"), "outcomes": []}
-    if "init_error" in _WORKER:
-        out["init_error"] = _WORKER["init_error"]
-        return out
-    run = _WORKER["module"].run
-    tabular = isinstance(mini_batch, pd.DataFrame)
-    names = [label] if tabular else [Path(f).name for f in mini_batch]
-    try:
-        lines = _to_lines(run(mini_batch.copy() if tabular else list(mini_batch)))
-        out["outcomes"].append({"names": names, "count": len(mini_batch), "ok": True, "lines": lines})
-        return out
-    except Exception as exc:
-        if tabular or len(mini_batch) == 1:   # tabular: every record of the mini-batch failed
-            out["outcomes"].append(_failed(names, len(mini_batch), exc))
-            return out
-    for f in mini_batch:  # a mini-batch of files failed: score its files one by one to find the bad one(s)
-        try:
-            out["outcomes"].append({"names": [Path(f).name], "count": 1, "ok": True, "lines": _to_lines(run([f]))})
-        except Exception as exc:
-            out["outcomes"].append(_failed([Path(f).name], 1, exc))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,7 +152,7 @@ class ParallelRunStep:
             source = source.default_value
         if output_dir is None and not isinstance(self.output, Path):
             raise BatchConfigError(f"step {self.name!r}: its output is a PipelineData; give output_dir to run it alone")
-        return run_parallel(self.parallel_run_config, _input_files(source), output_dir or self.output,
+        return run_parallel(self.parallel_run_config, step_input(source), output_dir or self.output,
                             show_progress=show_progress, log=log, desc=self.name)
 
     def __repr__(self) -> str:
@@ -414,7 +170,7 @@ def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.Pa
 
     if isinstance(inputs, (list, tuple)) and not inputs:
         raise BatchConfigError("no input files to score")
-    source = _input_files(inputs)
+    source = step_input(inputs)
     tabular = isinstance(source, TabularInput)
     if tabular:
         size = config.bytes_per_batch()
@@ -451,12 +207,12 @@ def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.Pa
     env = {k: str(v) for k, v in config.environment_variables.items()}
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(config.workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
-        initializer=_worker_init, initargs=(str(config.script_path), env))
+        initializer=init_worker, initargs=(str(config.script_path), env))
     bar = tqdm(total=result.items_total, unit=unit, desc=desc, disable=not show_progress, leave=False)
     failure: str | None = None
     seen_pids: set[int] = set()
     try:
-        futures = {pool.submit(_worker_run, label, b): label for label, b in batches}
+        futures = {pool.submit(score_mini_batch, label, b): label for label, b in batches}
         for future in concurrent.futures.as_completed(futures):
             try:
                 answer = future.result()

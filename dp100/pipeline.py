@@ -55,7 +55,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from dp100.batch import BatchResult, BatchRunError, ParallelRunStep, _input_files, run_parallel
+from dp100.batch import BatchResult, BatchRunError, ParallelRunStep, run_parallel, step_input
 from dp100.runs import (DEFAULT_MAX_RUN_SECONDS, STD_LOG, DatasetConsumptionConfig, Experiment,
                         Run, RunConfigError, RunConfiguration, RunFailedError, ScriptRunConfig, _check_deadline,
                         _client, _LoggedJob, _LOCK, _ScriptJob)
@@ -254,7 +254,7 @@ class Pipeline:
         for s in self.steps:
             if isinstance(s, ParallelRunStep) and not isinstance(s.inputs[0], PipelineData):
                 source = s.inputs[0]
-                files[s.name] = _input_files(values[source.name] if isinstance(source, PipelineParameter) else source)
+                files[s.name] = step_input(values[source.name] if isinstance(source, PipelineParameter) else source)
         return values, files
 
     def _submit(self, experiment: Experiment, tags: dict[str, str] | None,
@@ -439,7 +439,7 @@ class PipelineRun(Run):
         ws = self.experiment.workspace
         source = step.inputs[0]
         files = (self._batch_files[step.name] if not isinstance(source, PipelineData)
-                 else _input_files(source._folder(ws, self.id)))
+                 else step_input(source._folder(ws, self.id)))
         output_dir = (step.output._folder(ws, self.id) if isinstance(step.output, PipelineData)
                       else ws.get_default_datastore().resolve(f"azureml/{self.id}/{step.output.name}"))
         job = _ParallelJob(self, step)
