@@ -18,10 +18,9 @@ import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from .feedback import HiddenTests
-
-
+from . import course_files
 from .errors import SetupError  # noqa: F401  (re-exported: the grader's one error type)
+from .feedback import HiddenTests
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Assignment:
         return sum(sum(p.values()) for p in self.points.values())
 
     def grade_ids(self, notebook: str) -> set[str]:
-        return {c.metadata.get("nbgrader", {}).get("grade_id") for c in self.source[notebook].cells} - {None}
+        return course_files.grade_ids(self.source[notebook])
 
 
 def load_config(course_root: Path) -> Config:
@@ -96,12 +95,10 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
 
     source, release, hidden, points = {}, {}, {}, {}
     for nb_id in notebooks:
-        source[nb_id] = nbformat.read(course / "source" / assignment / f"{nb_id}.ipynb", as_version=4)
-        release[nb_id] = nbformat.read(course / "release" / assignment / f"{nb_id}.ipynb", as_version=4)
+        source[nb_id] = course_files.read(course / "source" / assignment / f"{nb_id}.ipynb")
+        release[nb_id] = course_files.read(course / "release" / assignment / f"{nb_id}.ipynb")
         hidden[nb_id] = HiddenTests.from_notebooks(source[nb_id], release[nb_id])
-        points[nb_id] = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
-                         for c in source[nb_id].cells
-                         if c.metadata.get("nbgrader", {}).get("grade")}
+        points[nb_id] = course_files.graded_points(source[nb_id])
     kernel = config.Execute.get("kernel_name", "") or \
         source[notebooks[0]].metadata.get("kernelspec", {}).get("name", "python3")
     release_dir = course / "release" / assignment

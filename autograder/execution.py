@@ -27,6 +27,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Dict, Integer, List, default
 
+from . import course_files
+
 MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory",
                 "Unable to allocate", "failed to allocate")
 
@@ -308,7 +310,7 @@ def classify(nb, executor: BoundedExecute, kernel_log: str) -> tuple[str, str]:
     """(status, detail) of an executed notebook, from the abort reason and the cells' errors."""
     def cell_label(i):
         cell = nb.cells[i]
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = course_files.grade_id(cell)
         return f"cell {i + 1}" + (f" ({gid})" if gid else "")
 
     if executor.abort_reason == "timeout" and executor.cell_stuck and not executor.killed_by_watchdog:

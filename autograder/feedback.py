@@ -27,7 +27,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from . import course_files
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 B64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
@@ -53,21 +54,13 @@ class HiddenTests:
     @classmethod
     def from_notebooks(cls, source: NotebookNode, release: NotebookNode) -> "HiddenTests":
         ht = cls()
-        release_src = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in release.cells}
+        release_src = {course_files.grade_id(c): c.source for c in release.cells}
         for cell in source.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if not gid or BEGIN not in cell.source:
+            gid = course_files.grade_id(cell)
+            if not gid or course_files.HIDDEN_BEGIN not in cell.source:
                 continue
-            lines, inside = [], False
-            for line in cell.source.splitlines():
-                if line.strip().startswith(BEGIN):
-                    inside = True
-                elif line.strip().startswith(END):
-                    inside = False
-                elif inside and line.strip():
-                    lines.append(line)
             ht.visible[gid] = release_src.get(gid, "")
-            ht.hidden_lines[gid] = lines
+            ht.hidden_lines[gid] = course_files.hidden_lines(cell.source)
             ht.full_source[gid] = cell.source
         sk = {skeleton(l) for ls in ht.hidden_lines.values() for l in ls}
         # A hidden line whose text the student already has (the release shows it, e.g. in a table
@@ -79,15 +72,7 @@ class HiddenTests:
 
     def hidden_line_numbers(self, gid: str) -> set[int]:
         """1-based line numbers of the executed cell (full source) that are hidden."""
-        out, inside = set(), False
-        for i, line in enumerate(self.full_source.get(gid, "").splitlines(), 1):
-            if line.strip().startswith(BEGIN):
-                inside = True
-            if inside:
-                out.add(i)
-            if line.strip().startswith(END):
-                inside = False
-        return out
+        return course_files.hidden_line_numbers(self.full_source.get(gid, ""))
 
     # -- detection ------------------------------------------------------------------------------
     def leaks(self, text: str) -> bool:
@@ -220,7 +205,7 @@ def redact_notebook(nb: NotebookNode, hidden: HiddenTests, scores: dict[str, tup
     """Make an autograded notebook safe to hand to the student. Returns the number of redactions."""
     n = 0
     for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = course_files.grade_id(cell)
         if cell.cell_type != "code":
             continue
         if gid in hidden.full_source:
@@ -337,7 +322,7 @@ class FeedbackWriter:
             nb = copy.deepcopy(nb)
             nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Status: {status}.** {STATUS_NOTICE[status]}"))
         for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
+            meta = course_files.grading(cell)
             gid = meta.get("grade_id")
             if meta.get("grade") and gid in scores:
                 s, points = scores[gid]

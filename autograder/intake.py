@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import course_files
+
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 PYTHON_NAMES = {"python", "python3", "ipython", "ipython3", ""}
 
@@ -129,7 +131,7 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
         if meta is not None and not (isinstance(meta, dict) and isinstance(meta.get("grade_id", ""), str)):
             del cell.metadata["nbgrader"]
             notes.append("altered: malformed nbgrader metadata removed from a cell")
-    ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+    ids = course_files.grade_ids(nb)
     if ids and expected_ids and not ids & expected_ids:
         theirs = ", ".join(sorted(ids)[:3])
         ours = ", ".join(sorted(expected_ids)[:3])

@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from . import course_files
+
+BEGIN, END = course_files.HIDDEN_BEGIN, course_files.HIDDEN_END
 NOT_JUDGED = ("NotExecuted", "DeadKernelError", "NotebookTimeoutError", "CellTimeoutError", "KeyboardInterrupt")
 
 # A false boolean term per builtin a test may call; {a} < {b} are fresh integers.
@@ -226,10 +228,6 @@ def primitives(source: str) -> Primitives:
     return p
 
 
-def visible_part(source: str) -> str:
-    return source.split(BEGIN)[0].rstrip()
-
-
 # -- writing decoys ----------------------------------------------------------------------------
 class _Writer:
     def __init__(self, rng: random.Random):
@@ -287,13 +285,9 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
     w = _Writer(rng)
     plan = Plan()
     used = {c.get("id") for c in nb.cells}
-    released = {}
-    for c in (release.cells if release is not None else []):
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid:
-            released[gid] = c.source
-    tests = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    released = {course_files.grade_id(c): c.source for c in (release.cells if release is not None else [])
+                if course_files.grade_id(c)}
+    tests = [(i, c) for i, c in enumerate(nb.cells) if course_files.is_check(c)]
     if not tests:
         return plan
     inserts: list[tuple[int, float, nbformat.NotebookNode]] = []   # (index, order, cell): insert before index
@@ -309,7 +303,7 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
         p = primitives(cell.source)
         # What a decoy shows of the test (names, messages) comes from the visible checks only: a hook
         # that prints the cell history must not learn more about the hidden checks from a decoy.
-        visible = visible_part(released.get(gid, "")) if gid in released else visible_part(cell.source)
+        visible = course_files.visible_part(released.get(gid, cell.source))
         shown = primitives(visible)
         after = i + 1
         # A decoy with every term false on an honest kernel, joined by "or" (one forged primitive is
@@ -358,7 +352,7 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
 
 def _near(nb, index: int) -> str:
     for cell in reversed(nb.cells[:index]):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = course_files.grade_id(cell)
         if gid:
             return gid
     return "the start"

@@ -167,7 +167,7 @@ def _serve(conn, initargs: tuple) -> None:
         try:
             conn.send(res)
         except Exception as exc:  # an unpicklable result: the row still exists
-            conn.send(_error_row(initargs[0], sub, f"grader error: {type(exc).__name__}: {exc}"))
+            conn.send(worker.error_result(initargs[0], sub, f"grader error: {type(exc).__name__}: {exc}"))
 
 
 def _test_kill_hook() -> dict[str, int]:
@@ -178,11 +178,6 @@ def _test_kill_hook() -> dict[str, int]:
         name, _, times = item.partition(":")
         out[name] = int(times) if times else 99
     return out
-
-
-def _error_row(a, sub: intake.Submission, detail: str) -> worker.Result:
-    return worker.Result(sub.index, sub.student_id, a.id, "error", detail, 0.0, a.max_score,
-                         [worker._zero(a, nb, "error", "") for nb in a.notebooks])
 
 
 def _run_pool(subs: list[intake.Submission], jobs: int, initargs: tuple, quiet: bool) -> list[worker.Result]:
@@ -237,7 +232,7 @@ def _run_pool(subs: list[intake.Submission], jobs: int, initargs: tuple, quiet: 
                     if attempt < 2:
                         queue.insert(0, (sub, attempt + 1))
                     else:
-                        finish(_error_row(initargs[0], sub,
+                        finish(worker.error_result(initargs[0], sub,
                                           f"grader error: the worker process grading this submission died twice "
                                           f"(exit code {code}); the other submissions were graded normally"))
     finally:

@@ -8,11 +8,12 @@ test cells with visible and hidden checks. ``build_course(root)`` writes
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import nbformat
+
+from . import course_files as cf
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "90-tiny"
@@ -77,15 +78,13 @@ def source_notebook(work: str = "", secret: str = SECRET, assignment: str = ASSI
     setup.id = "setup"
     nb.cells = [md, setup]
     for name, (solution, points, visible, hidden) in answers.items():
-        answer = nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{solution}\n### END SOLUTION")
+        answer = nbformat.v4.new_code_cell(f"{cf.SOLUTION_BEGIN}\n{solution}\n{cf.SOLUTION_END}")
         answer.id = _cell_id(name) + "-answer"
-        answer.metadata["nbgrader"] = {"grade": False, "grade_id": f"{name}_answer", "locked": False,
-                                       "schema_version": 3, "solution": True, "task": False}
+        answer.metadata["nbgrader"] = cf.answer_metadata(name)
         hidden = hidden.format(secret=secret)
-        test = nbformat.v4.new_code_cell(f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS")
+        test = nbformat.v4.new_code_cell(f"{visible}\n{cf.HIDDEN_BEGIN}\n{hidden}\n{cf.HIDDEN_END}")
         test.id = _cell_id(name)
-        test.metadata["nbgrader"] = {"grade": True, "grade_id": name, "locked": True, "points": points,
-                                     "schema_version": 3, "solution": False, "task": False}
+        test.metadata["nbgrader"] = cf.check_metadata(name, points)
         nb.cells += [answer, test]
     nbformat.validate(nb)
     return nb
@@ -94,9 +93,7 @@ def source_notebook(work: str = "", secret: str = SECRET, assignment: str = ASSI
 def build_course(root: Path, assignment: str = ASSIGNMENT, work: str = "", secret: str = SECRET) -> Path:
     """Write a course directory with one tiny assignment; return the source notebook's path."""
     root = Path(root)
-    path = root / "source" / assignment / f"{assignment}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(source_notebook(work, secret, assignment), path)
+    path = cf.write(source_notebook(work, secret, assignment), cf.notebook_path(root, assignment))
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     return path
 
@@ -104,12 +101,10 @@ def build_course(root: Path, assignment: str = ASSIGNMENT, work: str = "", secre
 def release_notebook(work: str = "", assignment: str = ASSIGNMENT) -> nbformat.NotebookNode:
     """What nbgrader's generate_assignment hands out: solutions replaced, hidden tests removed."""
     nb = source_notebook(work, assignment=assignment)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
-        elif meta.get("grade"):
-            cell.source = cell.source.split("\n### BEGIN HIDDEN TESTS")[0]
+    for cell in cf.answer_cells(nb).values():
+        cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
+    for cell in cf.check_cells(nb).values():
+        cell.source = cf.visible_part(cell.source)
     return nb
 
 
@@ -119,41 +114,39 @@ def student_notebook(kind: str = "full", work: str = "", assignment: str = ASSIG
     nb = release_notebook(work, assignment)
     answers = _spec(assignment)[1]
     names = list(answers)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            name = meta["grade_id"][: -len("_answer")]
-            if kind == "full" or (kind == "partial" and name == names[0]):
-                cell.source = answers[name][0]
+    for gid, cell in cf.answer_cells(nb).items():
+        name = gid[: -len(cf.ANSWER_SUFFIX)]
+        if kind == "full" or (kind == "partial" and name == names[0]):
+            cell.source = answers[name][0]
     return nb
 
 
 def with_code(nb: nbformat.NotebookNode, code: str, where: str = "first-answer") -> nbformat.NotebookNode:
     """Put student ``code`` into the first answer cell (after the answer) or a new cell at the top."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb = cf.copy(nb)
     if where == "top":
         cell = nbformat.v4.new_code_cell(code)
         cell.id = "student-extra"
         nb.cells.insert(2, cell)
         return nb
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source += "\n" + code
-            return nb
-    raise ValueError("no answer cell")
+    answers = list(cf.answer_cells(nb).values())
+    if not answers:
+        raise ValueError("no answer cell")
+    answers[0].source += "\n" + code
+    return nb
 
 
 def write_submission(submissions: Path, student: str, nb: nbformat.NotebookNode | bytes | str,
                      assignment: str = ASSIGNMENT, name: str | None = None) -> Path:
     """Write ``submissions/<student>/<assignment>/<name or assignment>.ipynb``."""
     path = Path(submissions) / student / assignment / (name or f"{assignment}.ipynb")
+    if not isinstance(nb, (bytes, str)):
+        return cf.write(nb, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(nb, bytes):
         path.write_bytes(nb)
-    elif isinstance(nb, str):
-        path.write_text(nb, encoding="utf-8")
     else:
-        nbformat.write(nb, path)
+        path.write_text(nb, encoding="utf-8")
     return path
 
 
@@ -164,7 +157,7 @@ PAIR_PARTS = ("part1", "part2")
 
 def _pair_part(nb: nbformat.NotebookNode, part: str) -> nbformat.NotebookNode:
     """``nb`` with grade ids and cell ids of its own (nbgrader wants them unique per notebook)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb = cf.copy(nb)
     for cell in nb.cells:
         cell.id = f"{part}-{cell.id}"
         meta = cell.metadata.get("nbgrader")
@@ -178,10 +171,8 @@ def build_pair_course(root: Path, secret: str = SECRET) -> list[Path]:
     root = Path(root)
     paths = []
     for part in PAIR_PARTS:
-        path = root / "source" / PAIR / f"{part}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(_pair_part(source_notebook(secret=secret), part), path)
-        paths.append(path)
+        nb = _pair_part(source_notebook(secret=secret), part)
+        paths.append(cf.write(nb, root / "source" / PAIR / f"{part}.ipynb"))
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     return paths
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import execution, feedback, intake, integrity, sandbox
+from . import course_files, execution, feedback, intake, integrity, sandbox
 from .course import Assignment
 
 STATUS_ORDER = ["error", "invalid_notebook", "tampered", "kernel_died", "memory", "timeout", "missing", "graded"]
@@ -141,11 +141,16 @@ def grade(sub: intake.Submission) -> Result:
         result = _grade(sub)
     except Exception as exc:  # the grader's own bug on this input: report it, keep going
         tb = traceback.format_exc(limit=4).strip().splitlines()
-        result = Result(sub.index, sub.student_id, a.id, "error",
-                        f"grader error: {type(exc).__name__}: {exc} [{tb[-3].strip() if len(tb) > 2 else ''}]",
-                        0.0, a.max_score, [_zero(a, nb, "error", "") for nb in a.notebooks])
+        result = error_result(a, sub, f"grader error: {type(exc).__name__}: {exc} "
+                                      f"[{tb[-3].strip() if len(tb) > 2 else ''}]")
     result.seconds = time.monotonic() - start
     return result
+
+
+def error_result(a: Assignment, sub: intake.Submission, detail: str) -> Result:
+    """The row of a submission the grader itself failed on: status error, every notebook 0."""
+    return Result(sub.index, sub.student_id, a.id, "error", detail, 0.0, a.max_score,
+                  [_zero(a, nb, "error", "") for nb in a.notebooks])
 
 
 def _zero(a: Assignment, nb: str, status: str, detail: str) -> NotebookResult:
@@ -209,8 +214,7 @@ def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> 
     ``add_missing_cells`` raises KeyError when both an answer cell and its test cell are deleted.
     """
     changes = []
-    release_cells = [(c.metadata["nbgrader"]["grade_id"], c) for c in release.cells
-                     if c.metadata.get("nbgrader", {}).get("grade_id")]
+    release_cells = [(course_files.grade_id(c), c) for c in release.cells if course_files.grade_id(c)]
     known = dict(release_cells)
     seen: set[str] = set()
     for i, cell in enumerate(nb.cells):
@@ -232,11 +236,7 @@ def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> 
         if flags:
             changes.append(f"changed {', '.join(flags)} of {gid}")
         cell.metadata["nbgrader"] = copy.deepcopy(rmeta)
-    have = {}
-    for i, cell in enumerate(nb.cells):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid and gid not in have:
-            have[gid] = i
+    have = _first_index(nb)
     for gid, rcell in release_cells:
         meta = rcell.metadata["nbgrader"]
         if gid in have:
@@ -254,12 +254,18 @@ def restore_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> 
             if prev in have:
                 pos = have[prev] + 1
         nb.cells.insert(pos, new)
-        have = {}
-        for i, cell in enumerate(nb.cells):
-            g = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if g and g not in have:
-                have[g] = i
+        have = _first_index(nb)
     return changes
+
+
+def _first_index(nb: nbformat.NotebookNode) -> dict[str, int]:
+    """``{grade_id: index of the first cell with it}``."""
+    have: dict[str, int] = {}
+    for i, cell in enumerate(nb.cells):
+        gid = course_files.grade_id(cell)
+        if gid:
+            have.setdefault(gid, i)
+    return have
 
 
 GRADING_FLAGS = ("grade", "solution", "locked", "task", "points")
@@ -303,7 +309,7 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
                               "db_url": db_url},
                  "metadata": {"path": str(box.path)}}
     for cell in nb.cells:  # a student cannot award themselves points through metadata
-        cell.metadata.get("nbgrader", {}).pop("score", None)
+        course_files.grading(cell).pop("score", None)
     changes = restore_cells(nb, a.release[nb_id])
     config = _STATE["config"]
     for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
@@ -347,8 +353,7 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
 
     if s.keep_autograded is not None:
         dest = s.keep_autograded / "autograded" / sub.student_id / a.id / f"{nb_id}.ipynb"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, dest)
+        course_files.write(nb, dest)
 
     scores = {gid: (c["score"], c["max_score"]) for gid, c in cells.items()}
     redacted = feedback.redact_notebook(nb, a.hidden[nb_id], scores)

@@ -8,7 +8,9 @@ sys.path.insert(0, str(ROOT))  # `tools` is a folder of scripts, importable from
 
 
 def assignments() -> list[str]:
-    return sorted(p.name for p in (ROOT / "source").glob("*") if (p / f"{p.name}.ipynb").exists())
+    from autograder.course_files import assignments as course_assignments
+
+    return course_assignments(ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.course_files import answer_cells, notebook_path, read
 from conftest import ROOT, assignments
 from tools import nbgrade
 
@@ -37,13 +38,8 @@ def load(assignment: str) -> tuple[dict, dict]:
     return data.get("WRONG", {}), data.get("RIGHT", {})
 
 
-def answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("solution")}
-
-
 def source_notebook(assignment: str):
-    return nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    return read(notebook_path(ROOT, assignment))
 
 
 def build_round(nb, entries: dict[str, str]):

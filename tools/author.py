@@ -25,12 +25,17 @@ them from the release; tools/release.py folds them into the self-paced edition).
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import course_files  # noqa: E402
+
 GRADE_ID = re.compile(r"^nb\d\d_[a-z0-9_]+$")
 
 
@@ -68,12 +73,11 @@ class Notebook:
         if not GRADE_ID.match(name):
             raise ValueError(f"grade id {name!r} must look like nbNN_short_name")
         body = self._text(text)
-        if "### BEGIN SOLUTION" not in body:
+        if course_files.SOLUTION_BEGIN not in body:
             raise ValueError(f"{name}: an answer cell needs a ### BEGIN SOLUTION region")
         cell = nbformat.v4.new_code_cell(body)
-        cell.id = f"{name}_answer"
-        cell.metadata["nbgrader"] = {"grade": False, "grade_id": f"{name}_answer", "locked": False,
-                                     "schema_version": 3, "solution": True, "task": False}
+        cell.id = course_files.answer_id(name)
+        cell.metadata["nbgrader"] = course_files.answer_metadata(name)
         self.nb.cells.append(cell)
 
     def check(self, name: str, points: float, text: str) -> None:
@@ -82,14 +86,10 @@ class Notebook:
             raise ValueError(f"grade id {name!r} must look like nbNN_short_name")
         cell = nbformat.v4.new_code_cell(self._text(text))
         cell.id = name
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": name, "locked": True, "points": points,
-                                     "schema_version": 3, "solution": False, "task": False}
+        cell.metadata["nbgrader"] = course_files.check_metadata(name, points)
         self.nb.cells.append(cell)
         self.points += points
 
     def save(self, path: Path | None = None) -> Path:
-        path = path or ROOT / "source" / self.assignment / f"{self.assignment}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.validate(self.nb)
-        nbformat.write(self.nb, path)
-        return path
+        return course_files.write(self.nb, path or course_files.notebook_path(ROOT, self.assignment))

@@ -6,22 +6,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.course_files import read, source_notebooks  # noqa: E402
+
 BUDGET_S = 45.0
 
 
 def time_notebook(path: Path) -> tuple[float, str | None]:
-    nb = nbformat.read(path, as_version=4)
+    nb = read(path)
     with tempfile.TemporaryDirectory(prefix="dp100-bench-") as tmp:
         start = time.perf_counter()
         try:
@@ -35,7 +37,7 @@ def time_notebook(path: Path) -> tuple[float, str | None]:
 def main() -> int:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     only = sys.argv[1:]
-    notebooks = sorted((ROOT / "source").glob("*/*.ipynb"))
+    notebooks = source_notebooks(ROOT)
     print(f"Solution notebooks, executed top to bottom ({os.cpu_count()} cores, budget {BUDGET_S:.0f} s each)")
     status = 0
     for nb in notebooks:

@@ -168,9 +168,10 @@ def sandbox_cost(runs: int = 6) -> int:
 def determinism(copies: int, jobs: int, only: list[str]) -> int:
     """Grade `copies` copies of every assignment's full solution; report any cell whose score varied."""
     from autograder.runner import grade_class
+    from autograder.course_files import assignments
     from autograder.samples import build_samples
 
-    ids = only or build_samples.assignments(ROOT)
+    ids = only or assignments(ROOT, released=True)
     print(f"Determinism: the full solution of each assignment graded {copies} times, {jobs} at a time")
     varied_total, tmp = 0, Path(tempfile.mkdtemp(prefix="bench-determinism-"))
     try:

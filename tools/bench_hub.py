@@ -18,12 +18,15 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ["01-workspace", "02-experiments", "03-optimise", "04-deploy", "05-responsible-ai"]
+sys.path.insert(0, str(ROOT))
+
+from autograder.course_files import assignments, notebook_path, read  # noqa: E402
+
+ASSIGNMENTS = assignments(ROOT)
 #: Machines a workshop is run on: (name, cores, GiB).
 MACHINES = [("this machine (2 cores, 24 GiB)", 2, 24), ("Azure D4s v5 / AWS m6i.xlarge (4, 16)", 4, 16),
             ("Azure D8s v5 / AWS m6i.2xlarge (8, 32)", 8, 32), ("Azure D16s v5 / AWS m6i.4xlarge (16, 64)", 16, 64),
@@ -66,7 +69,7 @@ class PeakSampler(threading.Thread):
 
 
 def kernel_cost(assignment: str) -> dict:
-    nb = nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    nb = read(notebook_path(ROOT, assignment))
     with tempfile.TemporaryDirectory(prefix="dp100-hubbench-") as tmp:
         client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp}})
         holder = {}

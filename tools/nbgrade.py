@@ -13,9 +13,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.release import venv_env
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import course_files  # noqa: E402
+from tools.release import venv_env  # noqa: E402
+
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
@@ -82,15 +85,7 @@ def read_gradebook(course: Path, assignment: str, students: list[str]) -> dict[s
 
 def graded_cells(notebook: Path) -> dict[str, float]:
     """``{grade_id: points}`` of every graded cell of a source notebook."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            out[meta["grade_id"]] = float(meta.get("points", 0))
-    return out
+    return course_files.graded_points(course_files.read(notebook))
 
 
 def cleanup(path: Path) -> None:

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import course_files  # noqa: E402  (standard library only: no environment needed)
+
 NOT_ANSWERED, PASS, FAIL = "not answered", "pass", "fail"
 
 
@@ -92,13 +96,13 @@ def grade_cells(nb) -> list[Exercise]:
     _, utils, *_ = _nbgrader()
     exercises, answers = [], []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = course_files.grading(cell)
         if meta.get("solution") and not meta.get("grade"):
             answers.append(cell)
         if not (meta.get("grade") and cell.cell_type == "code"):
             continue
         grade_id = meta["grade_id"]
-        own = [a for a in answers if a.metadata.nbgrader.get("grade_id") == f"{grade_id}_answer"]
+        own = [a for a in answers if course_files.grade_id(a) == course_files.answer_id(grade_id)]
         own = own or answers  # answer cells named otherwise: the ones since the previous check
         points, max_points = utils.determine_grade(cell)
         untouched = bool(own) and all(
@@ -116,10 +120,10 @@ def grade_cells(nb) -> list[Exercise]:
 
 def grade_notebook(path: Path) -> NotebookProgress:
     """Run a copy of the learner's notebook with nbgrader's Execute and grade its checks."""
-    nbformat, _, Execute, IgnorePattern, _ = _nbgrader()
+    _, _, Execute, IgnorePattern, _ = _nbgrader()
     progress = NotebookProgress(path.stem)
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = course_files.read(path)
     except Exception as exc:  # noqa: BLE001 - a broken file is reported, the others still graded
         progress.error = (f"cannot read {path} as a notebook ({type(exc).__name__}: {exc}); "
                           "restore it from git or from release/ and redo the changes")

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +26,11 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-HINT = re.compile(r"^\s*# HINT:\s?(.*)$")
-MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+sys.path.insert(0, str(ROOT))
+
+from autograder.course_files import (answer_cells, assignments, copy, grading, notebook_path,  # noqa: E402
+                                     read, solution_parts, write_canonical)
+
 SELF_PACED_BANNER = """> **Self-paced edition.** Run the cells from the top. After each exercise, write your answer in
 > the cell that says `# YOUR CODE HERE` (replace the `raise NotImplementedError()` line), then run
 > the check cell below it: no error means the visible checks pass. Stuck? Open the folded
@@ -44,19 +45,6 @@ def venv_env() -> dict[str, str]:
     return env
 
 
-def assignments(root: Path) -> list[str]:
-    return sorted(p.name for p in (root / "source").iterdir()
-                  if p.is_dir() and (p / f"{p.name}.ipynb").exists())
-
-
-def write_canonical(nb: nbformat.NotebookNode, path: Path) -> None:
-    """One byte-stable JSON form: sorted keys, indent 1, LF, trailing newline."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(nb)
-    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def strip_for_release(nb: nbformat.NotebookNode) -> None:
     """Drop what varies between runs or machines (outputs, counts, cell ids stay from source)."""
     nb.metadata.pop("widgets", None)
@@ -69,29 +57,14 @@ def strip_for_release(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("scrolled", None)
 
 
-def solution_parts(source: str) -> tuple[list[str], str]:
-    """Split a source solution cell into (hint lines, the code a learner should see)."""
-    hints, code = [], []
-    for line in source.splitlines():
-        m = HINT.match(line)
-        if m:
-            hints.append(m.group(1))
-        elif not MARKERS.match(line):
-            code.append(line)
-    return hints, "\n".join(code).strip("\n")
-
-
 def self_paced(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    solutions = {}
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            solutions[meta["grade_id"]] = solution_parts(cell.source)
-    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    solutions = {gid: solution_parts(cell.source) for gid, cell in answer_cells(source).items()
+                 if cell.cell_type == "code"}
+    nb = copy(release)
     cells = [nbformat.v4.new_markdown_cell(SELF_PACED_BANNER)]
     cells[0].id = "self-paced-banner"
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = grading(cell)
         if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade")):
             # an unanswered exercise raises; the tag lets "Run All" carry on past it (JupyterLab, nbclient)
             tags = cell.metadata.setdefault("tags", [])
@@ -122,11 +95,11 @@ def build(root: Path, only: list[str] | None = None) -> list[Path]:
                               env=venv_env())
         if proc.returncode != 0:
             raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}{proc.stderr}")
-        release_path = root / "release" / assignment / f"{assignment}.ipynb"
-        release = nbformat.read(release_path, as_version=4)
+        release_path = notebook_path(root, assignment, "release")
+        release = read(release_path)
         strip_for_release(release)
         write_canonical(release, release_path)
-        source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+        source = read(notebook_path(root, assignment))
         edition = root / "notebooks" / f"{assignment}.ipynb"
         write_canonical(self_paced(release, source), edition)
         written += [release_path, edition]

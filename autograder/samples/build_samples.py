@@ -15,8 +15,6 @@ that no longer exist are removed. Run it after `make release`.
 from __future__ import annotations
 
 import copy
-import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -25,29 +23,20 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-HINT = re.compile(r"^\s*# HINT:")
+sys.path.insert(0, str(ROOT))  # run as a script: the autograder package is the repository's
+
+from autograder.course_files import (answer_cells, assignments, canonical, check_cells,  # noqa: E402
+                                     grade_id, notebook_path, read, solution_parts)
+
 STUDENTS = ("full", "partial", "blank", "tampered", "broken")
 
 
-def solution_code(source: str) -> str:
-    """What a student who solved it would have written: the solution region, markers and hints removed."""
-    lines = [l for l in source.splitlines() if not MARKER.match(l) and not HINT.match(l)]
-    return "\n".join(lines).strip("\n")
-
-
-def canonical(nb: nbformat.NotebookNode) -> str:
-    nbformat.validate(nb)
-    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def build(assignment: str, root: Path = ROOT, dest: Path = HERE) -> dict[str, Path]:
-    source = nbformat.read(root / "source" / assignment / f"{assignment}.ipynb", as_version=4)
-    release = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: solution_code(c.source) for c in source.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    answers = [c.metadata["nbgrader"]["grade_id"] for c in release.cells
-               if c.metadata.get("nbgrader", {}).get("solution")]
+    source = read(notebook_path(root, assignment, "source"))
+    release = read(notebook_path(root, assignment, "release"))
+    # what a student who solved it would have written: the solution region, markers and hints removed
+    solutions = {gid: solution_parts(cell.source)[1] for gid, cell in answer_cells(source).items()}
+    answers = list(answer_cells(release))
     missing = [gid for gid in answers if gid not in solutions]
     if missing:
         raise SystemExit(f"{assignment}: release answer cells without a source solution: {missing}")
@@ -56,16 +45,13 @@ def build(assignment: str, root: Path = ROOT, dest: Path = HERE) -> dict[str, Pa
     def solved(which: set[str]) -> nbformat.NotebookNode:
         nb = copy.deepcopy(release)
         for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in which:
-                cell.source = solutions[gid]
+            if grade_id(cell) in which:
+                cell.source = solutions[grade_id(cell)]
         return nb
 
     tampered = copy.deepcopy(release)
-    for cell in tampered.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade"):
-            if cell.cell_type == "code" and not cell.metadata["nbgrader"].get("solution"):
-                cell.source = "pass  # the checks were deleted"
+    for cell in check_cells(tampered).values():
+        cell.source = "pass  # the checks were deleted"
     texts = {
         "full": canonical(solved(set(answers))),
         "partial": canonical(solved(half)),
@@ -85,14 +71,10 @@ def build(assignment: str, root: Path = ROOT, dest: Path = HERE) -> dict[str, Pa
     return written
 
 
-def assignments(root: Path = ROOT) -> list[str]:
-    return sorted(p.name for p in (root / "source").iterdir()
-                  if (p / f"{p.name}.ipynb").is_file() and (root / "release" / p.name / f"{p.name}.ipynb").is_file())
-
-
 def main(argv: list[str]) -> int:
-    ids = argv or assignments()
-    for stale in sorted(p for p in HERE.iterdir() if p.is_dir() and p.name not in assignments() and not p.name.startswith("_")):
+    built = assignments(ROOT, released=True)
+    ids = argv or built
+    for stale in sorted(p for p in HERE.iterdir() if p.is_dir() and p.name not in built and not p.name.startswith("_")):
         if stale.name != "__pycache__":
             shutil.rmtree(stale)
             print(f"removed stale samples {stale.name}/")
