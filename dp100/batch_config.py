@@ -60,7 +60,8 @@ class ParallelRunConfig:
     def __post_init__(self) -> None:
         if self.mini_batch_size is not None:
             self.mini_batch_size = _normalise_size(self.mini_batch_size)
-        if isinstance(self.error_threshold, bool) or not isinstance(self.error_threshold, int) or self.error_threshold < -1:
+        threshold = self.error_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < -1:
             raise BatchConfigError(f"error_threshold must be a whole number >= -1 (-1: ignore all failures), "
                                    f"got {self.error_threshold!r}")
         if self.output_action not in OUTPUT_ACTIONS:

@@ -89,7 +89,8 @@ def _patterns(value: Any, what: str, role: str) -> tuple[str, ...]:
 def _check_scope(scope: Any, what: str) -> str:
     if not isinstance(scope, str) or not scope.startswith("/") or "//" in scope or any(c.isspace() for c in scope):
         raise RBACError(f"{what} {scope!r} is not a scope: expected '/' or a resource ID such as "
-                        "'/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>'")
+                        "'/subscriptions/<id>/resourceGroups/<rg>/providers/"
+                        "Microsoft.MachineLearningServices/workspaces/<ws>'")
     return scope.rstrip("/") or "/"
 
 
@@ -216,7 +217,8 @@ class RoleAssignment:
         if not isinstance(self.principal, str) or not self.principal.strip():
             raise RBACError(f"a role assignment needs a principal (user, group or identity), got {self.principal!r}")
         if not isinstance(self.role, RoleDefinition):
-            raise RBACError(f"role must be a RoleDefinition (use RoleDefinition.from_dict), got {type(self.role).__name__}")
+            raise RBACError("role must be a RoleDefinition (use RoleDefinition.from_dict), "
+                            f"got {type(self.role).__name__}")
         scope = _check_scope(self.scope, "role assignment scope")
         if not any(_within(scope, s) for s in self.role.assignable_scopes):
             raise RBACError(f"role {self.role.name!r} cannot be assigned at {scope!r}: its AssignableScopes "
