@@ -287,6 +287,21 @@ STATUS_NOTICE = {
 }
 
 
+def formgrader_files() -> tuple[Path, Path]:
+    """nbgrader's template folder (holding ``feedback/``) and the Bootstrap CSS folder that template
+    includes. Not nbgrader API: computed from its package folder (tests/test_contracts.py checks it)."""
+    import nbgrader
+
+    base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    return base / "templates", base / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+
+
+def template_resources(notebook: str, assignment: str, student: str, score: float, max_score: float) -> dict:
+    """The ``resources`` nbgrader's feedback template reads (``resources.nbgrader.<key>``)."""
+    return {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
+                         "score": score, "max_score": max_score, "late_penalty": 0}}
+
+
 class FeedbackWriter:
     """nbgrader's feedback HTML template, one exporter per worker process (templates compile once).
 
@@ -300,18 +315,17 @@ class FeedbackWriter:
         from jinja2 import pass_context
         from nbconvert.exporters import HTMLExporter
         from traitlets.config import Config
-        import nbgrader
 
         class SafeHTMLExporter(HTMLExporter):
             @pass_context
             def markdown2html(self, context, source):
                 return clean_html(HTMLExporter.markdown2html(self, context, source))
 
-        base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+        templates, css = formgrader_files()
         c = Config()
         c.HTMLExporter.template_name = "feedback"
-        c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
-        c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        c.HTMLExporter.extra_template_basedirs = [str(templates)]
+        c.HTMLExporter.extra_template_paths = [str(css)]
         self.exporter = SafeHTMLExporter(config=c)
         self.sanitizer = _sanitizer()
 
@@ -328,8 +342,7 @@ class FeedbackWriter:
                 s, points = scores[gid]
                 meta["score"] = 0.0 if s is None else s
                 meta["points"] = points
-        resources = {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
-                                  "score": score, "max_score": max_score, "late_penalty": 0}}
+        resources = template_resources(notebook, assignment, student, score, max_score)
         nb, _ = self.sanitizer.preprocess(nb, {})
         body, _ = self.exporter.from_notebook_node(nb, resources=resources)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,8 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
     except Exception as exc:  # nbformat raises several kinds
         try:
             from nbformat.validator import normalize
-            _, fixed = normalize(data, repair_duplicate_cell_ids=True, strip_invalid_metadata=True)
+            # duplicate cell ids nbformat.reads already repaired; this drops invalid metadata
+            _, fixed = normalize(data, strip_invalid_metadata=True)
             nb = nbformat.from_dict(fixed)
             nbformat.validate(nb)
             notes.append("notebook structure repaired (invalid metadata removed)")

@@ -124,8 +124,7 @@ def warm_up(assignment: Assignment) -> None:
     _STATE["writer"] = feedback.FeedbackWriter()
     sample = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
     _STATE["writer"].exporter.from_notebook_node(
-        sample, resources={"nbgrader": {"notebook": "-", "assignment": assignment.id, "student": "-",
-                                        "score": 0, "max_score": 0, "late_penalty": 0}})
+        sample, resources=feedback.template_resources("-", assignment.id, "-", 0, 0))
 
 
 def _writer() -> feedback.FeedbackWriter:

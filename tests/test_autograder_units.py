@@ -47,6 +47,16 @@ def test_read_notebook_accepts_a_submission_and_notes_a_foreign_kernel(tmp_path)
     assert notes == ["kernel 'conda-env-py' replaced by the course kernel 'python3'"]
 
 
+def test_read_notebook_repairs_invalid_metadata_and_says_so(tmp_path):
+    nb = json.loads(nbformat.writes(syn.student_notebook("full")))
+    nb["cells"][1]["metadata"]["collapsed"] = "yes"   # the schema wants a boolean
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    got, notes = intake.read_notebook(path, IDS, "python3")
+    assert "collapsed" not in got.cells[1].metadata and len(got.cells) == len(nb["cells"])
+    assert notes == ["notebook structure repaired (invalid metadata removed)"]
+
+
 def test_read_notebook_rejects_another_assignment(tmp_path):
     nb = syn.student_notebook("full")
     for c in nb.cells:
