@@ -55,6 +55,7 @@ import pandas as pd
 from dp100.batch_config import BatchConfigError, ParallelRunConfig
 from dp100.batch_inputs import TabularInput, step_input
 from dp100.batch_worker import init_worker, score_mini_batch
+from dp100.pipeline_data import PipelineData, PipelineParameter
 
 __all__ = ["REFERENCE_BATCH_SCRIPT", "BatchConfigError", "BatchResult", "BatchRunError", "ParallelRunConfig",
            "ParallelRunStep", "TabularInput", "run_parallel", "step_input", "write_reference_batch_script"]
@@ -136,19 +137,19 @@ class ParallelRunStep:
         self.name = name
         self.parallel_run_config = parallel_run_config
         self.inputs = inputs
-        self.output = output if hasattr(output, "_pipeline_data") else Path(output)
+        self.output = output if isinstance(output, PipelineData) else Path(output)
         self.allow_reuse = allow_reuse
 
     @property
     def outputs(self) -> list[Any]:
         """The PipelineData this step writes (for the pipeline's wiring): its output, if one."""
-        return [self.output] if hasattr(self.output, "_pipeline_data") else []
+        return [self.output] if isinstance(self.output, PipelineData) else []
 
     def run(self, inputs: Any = None, output_dir: str | os.PathLike | None = None, show_progress: bool = True,
             log=None) -> BatchResult:
         """Score the input now; return the :class:`BatchResult` (raise BatchRunError on failure)."""
         source = inputs if inputs is not None else self.inputs[0]
-        if hasattr(source, "default_value"):   # a dp100.pipeline.PipelineParameter: its default
+        if isinstance(source, PipelineParameter):   # set at submit time; run alone: its default
             source = source.default_value
         if output_dir is None and not isinstance(self.output, Path):
             raise BatchConfigError(f"step {self.name!r}: its output is a PipelineData; give output_dir to run it alone")

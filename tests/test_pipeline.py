@@ -162,11 +162,11 @@ def test_missing_script_is_caught_when_the_step_is_made(src):
 
 
 def test_a_step_that_cannot_start_fails_the_pipeline_by_name(ws, src, bike, monkeypatch):
-    from dp100 import runs
+    from dp100 import snapshot
     prepped, prep, train = two_steps(ws, src, bike, None)
     pipeline = Pipeline(ws, [prep, train])
     (src / "extra.csv").write_text("x\n")
-    monkeypatch.setattr(runs, "SNAPSHOT_MAX_FILES", 2)   # the snapshot is now over the limit
+    monkeypatch.setattr(snapshot, "SNAPSHOT_MAX_FILES", 2)   # the snapshot is now over the limit
     run = Experiment(ws, "unit-pipeline").submit(pipeline)
     details = run.wait_for_completion(raise_on_error=False, timeout_seconds=60)
     (src / "extra.csv").unlink()

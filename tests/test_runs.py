@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from dp100 import runs
+from dp100 import runs, snapshot
 from dp100.runs import (Estimator, Experiment, Run, RunConfigError, RunFailedError, ScriptRunConfig,
                         as_named_input)
+from dp100.tracking import tracking_client
 from dp100.workspace import Dataset, Environment, Workspace
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -68,7 +69,7 @@ def test_interactive_run_logs_a_curve_and_completes(exp, tmp_path):
     metrics = run.get_metrics()
     assert metrics["loss"] == pytest.approx([1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
     assert metrics["r2"] == 0.5   # logged once: a value, not a list (as in Azure)
-    history = runs._client(exp.workspace).get_metric_history(run.id, "loss")
+    history = tracking_client(exp.workspace).get_metric_history(run.id, "loss")
     assert sorted(m.step for m in history) == [0, 1, 2, 3, 4]
 
 
@@ -291,7 +292,7 @@ def test_snapshot_limit(exp, tmp_path, monkeypatch):
     src = write(tmp_path / "src", "train.py", TRAIN)
     for i in range(3):
         (src / f"data{i}.csv").write_text("x\n")
-    monkeypatch.setattr(runs, "SNAPSHOT_MAX_FILES", 2)
+    monkeypatch.setattr(snapshot, "SNAPSHOT_MAX_FILES", 2)
     with pytest.raises(RunConfigError, match="over Azure's limit.*amlignore"):
         exp.submit(ScriptRunConfig(src, "train.py", arguments=["--reg-rate", 1]))
 
