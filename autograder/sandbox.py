@@ -6,13 +6,14 @@ started (:func:`configure_kernel`) as:
 
     launcher.py (cgroup, rlimits) -> bwrap (namespaces, mounts) -> setpriv (uid) -> kernel_boot.py
 
-- **bubblewrap**: new mount, PID, IPC, network and UTS namespaces, ``--die-with-parent``; a root
-  that holds only ``/usr``, ``/etc``, ``/sys``, the interpreter, the venv, the ``dp100`` package and
-  the data (read-only), the submission's box and the kernel's socket folder (read-write), and a
-  size-capped private ``/tmp`` and ``/dev/shm``. The course (``source/`` with hidden tests,
-  ``.git``, gradebooks), other submissions, the output folder and the grader's private dir are
-  not bound, so they do not exist for the kernel. No network: the grader talks to the kernel over
-  Unix sockets (``transport = "ipc"``) in a folder of its own, fresh for every kernel.
+- **bubblewrap** (command line: :mod:`autograder.bwrap`): new mount, PID, IPC, network and UTS
+  namespaces, ``--die-with-parent``; a root that holds only ``/usr``, ``/etc``, ``/sys``, the
+  interpreter, the venv, the ``dp100`` package and the data (read-only), the submission's box and
+  the kernel's socket folder (read-write), and a size-capped private ``/tmp`` and ``/dev/shm``.
+  The course (``source/`` with hidden tests, ``.git``, gradebooks), other submissions, the output
+  folder and the grader's private dir are not bound, so they do not exist for the kernel. No
+  network: the grader talks to the kernel over Unix sockets (``transport = "ipc"``) in a folder of
+  its own, fresh for every kernel.
 - **a uid of its own** per submission (no passwd entry needed), set by util-linux's ``setpriv``
   inside the sandbox with no supplementary groups, no capabilities, ``no_new_privs``. (bubblewrap's
   ``--uid`` needs a user namespace, and run as root it maps the sandbox uid to *root* outside.)
@@ -36,27 +37,23 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from . import cgroup
+from .bwrap import KERNEL_BOOT, NAMESPACES, SETPRIV, TMP_BYTES, bwrap_args, drop_privileges_args
 
 #: Largest single student file copied into the sandbox, and most files per submission.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FILES = 500
-#: Size caps of the kernel's private /tmp and /dev/shm (tmpfs: also counted in its memory group).
-TMP_BYTES = 512 * 1024 * 1024
-SHM_BYTES = 256 * 1024 * 1024
 #: Longest folder for kernel sockets: AF_UNIX paths hold 107 bytes (<folder>/<box>-<n>/kernel-<port>).
 SOCKET_DIR_MAX = 64
 #: Most processes (and threads) one submission may have at once.
 MAX_PIDS = 512
 PACKAGE = Path(__file__).resolve().parent
-KERNEL_BOOT = PACKAGE / "kernel_boot.py"
-SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
-NAMESPACES = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
 
 
 @dataclass
@@ -362,61 +359,6 @@ def kernel_env(box: Box, data_dir: Path | None, threads: int, kernel_dir: Path |
     return env
 
 
-SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-
-
-def _system_binds() -> list[str]:
-    """The read-only system a kernel needs (merged-/usr symlinks kept as symlinks)."""
-    args = []
-    for top in SYSTEM:
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    return args
-
-
-def _outermost(paths: list[Path]) -> list[Path]:
-    """Drop paths inside another one of the list (binding them again would add nothing)."""
-    paths = sorted(dict.fromkeys(Path(p) for p in paths), key=lambda p: len(p.parts))
-    kept: list[Path] = []
-    for p in paths:
-        if not any(p == k or k in p.parents for k in kept):
-            kept.append(p)
-    return kept
-
-
-def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Path]) -> list[str]:
-    """bubblewrap's command line: namespaces, a root holding only what a kernel needs, caps to drop
-    to the submission's uid with setpriv (which then removes them all)."""
-    system = [Path(os.path.realpath(t)) for t in SYSTEM if os.path.exists(t)]
-    readable = _outermost([Path(p) for p in [*readable, KERNEL_BOOT] if os.path.exists(p)
-                           and not any(Path(p) == t or t in Path(p).parents for t in system)])
-    writable = [box.path, kernel_dir]
-    args = [caps.bwrap, *NAMESPACES, "--die-with-parent", "--new-session", "--tmpfs", "/", *_system_binds(),
-            "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-            "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
-    made = {Path("/"), Path("/tmp")}
-    for target in readable + writable:   # bwrap would create missing parents 0700: make them
-        for parent in list(target.parents)[::-1]:   # traversable, not listable (as boxes/ is outside)
-            if parent not in made and not any(parent == r or r in parent.parents for r in readable):
-                args += ["--perms", "0711", "--dir", str(parent)]
-                made.add(parent)
-    for p in readable:
-        args += ["--ro-bind", str(p), str(p)]
-    for p in writable:
-        args += ["--bind", str(p), str(p)]
-    args += ["--remount-ro", "/", "--chdir", str(box.path),
-             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--"]
-    return args
-
-
-def drop_privileges_args(box: Box) -> list[str]:
-    return [SETPRIV, f"--reuid={box.uid}", f"--regid={box.gid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs", "--"]
-
-
 def new_kernel_dir(dirs: RunDirs, box: Box) -> Path:
     """A fresh folder for one kernel's connection file, sockets and IPython dir (root's until
     :func:`hand_over_kernel_dir`)."""
@@ -495,19 +437,26 @@ def sandbox_report(box: Box) -> str:
     return f"\n[sandbox] out of memory: the submission's memory group killed {new} process(es)" if new > 0 else ""
 
 
-def kill_uid(uid: int) -> int:
-    """Kill every process left running as this submission's uid (daemons a student started)."""
+def kill_uid(uid: int, wait: float = 0.0) -> int:
+    """Kill every process running as ``uid`` (daemons a student started), each by its own pid; with
+    ``wait``, look again every 0.2 s until none is left or ``wait`` seconds have passed (the workshop
+    hub's teardown, hub/hubctl.py, uses this too). Never root's or the caller's own uid."""
     if uid in (0, os.getuid()):
         return 0
-    killed = 0
-    for proc in psutil.process_iter(["uids"]):
-        try:
-            if proc.info["uids"] and proc.info["uids"].real == uid:
-                proc.kill()
-                killed += 1
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return killed
+    killed, deadline = 0, time.monotonic() + wait
+    while True:
+        found = 0
+        for proc in psutil.process_iter(["uids"]):
+            try:
+                if proc.info["uids"] and proc.info["uids"].real == uid:
+                    found += 1
+                    proc.kill()
+                    killed += 1
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        if not found or time.monotonic() >= deadline:
+            return killed
+        time.sleep(0.2)
 
 
 def remove_box(box: Box, caps: Capabilities) -> None:

@@ -264,3 +264,33 @@ def test_cli_contract_options():
     one = p.parse_args(["grade-one", "nb.ipynb", "--assignment", "01-x", "--out", "O"])
     assert (one.command, str(one.path)) == ("grade-one", "nb.ipynb")
     assert p.parse_args(["grade", "S", "--assignment", "a", "--out", "O"]).jobs == (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
+                    reason="needs root to run processes as another uid (CI runs the tests as root)")
+def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
+    """What the grader does to a submission's leftovers and the workshop hub's teardown to its users."""
+    import threading
+    import time
+
+    import psutil
+
+    uid = 200_000 + os.getpid() % 100_000
+    procs = [subprocess.Popen([sandbox.SETPRIV, f"--reuid={u}", f"--regid={u}", "--clear-groups", "sleep", "60"])
+             for u in (uid, uid, uid + 1)]
+    try:
+        for p in procs:   # reaped as soon as they die, as the hub's init reaps its users' processes
+            threading.Thread(target=p.wait, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                psutil.Process(p.pid).uids().real != 0 for p in procs if p.poll() is None):
+            time.sleep(0.05)   # setpriv has switched uid
+        assert sandbox.kill_uid(0, wait=1) == 0 and sandbox.kill_uid(os.getuid()) == 0
+        assert sandbox.kill_uid(uid, wait=10) == 2
+        assert [p.wait(timeout=5) for p in procs[:2]] == [-9, -9]
+        assert procs[2].poll() is None, "a process of another uid was killed"
+        assert not [q for q in psutil.process_iter(["uids"]) if q.info["uids"] and q.info["uids"].real == uid]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()

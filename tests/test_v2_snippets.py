@@ -1,11 +1,11 @@
-"""Every SDK v2 snippet of every notebook runs offline against the real azure-ai-ml (tools/v2_snippets.py),
-and the harness itself fails on the mistakes it exists to catch."""
+"""Every SDK v2 snippet of every notebook runs offline against the real azure-ai-ml (tools/v2_snippets.py,
+tools/azure_offline.py), and the harness itself fails on the mistakes it exists to catch."""
 import json
 
 import pytest
 
 from conftest import ROOT, assignments
-from tools import v2_snippets
+from tools import azure_offline, v2_snippets
 
 
 @pytest.mark.parametrize("name", assignments())
@@ -101,7 +101,7 @@ def test_no_network_and_calls_restored(tmp_path):
     import socket
 
     import azure.ai.ml
-    operations = {cls: dict(vars(cls)) for cls in v2_snippets._operation_classes()}
+    operations = {cls: dict(vars(cls)) for cls in azure_offline.operation_classes()}
     builders = (azure.ai.ml.command, socket.getaddrinfo, socket.socket.connect)
     by_name = 'import socket\nsocket.create_connection(("management.azure.com", 443), timeout=5)'
     by_address = 'import socket\nsocket.create_connection(("203.0.113.7", 443), timeout=5)'
