@@ -35,7 +35,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -236,33 +235,6 @@ def grade(roster_file: Path, root: Path, assignment: str, jobs: int) -> Path:
     return out
 
 
-def _pids_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                uids = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("Uid:"))
-                if int(uids.split()[1]) == uid:
-                    pids.append(int(entry.name))
-            except (OSError, StopIteration, ValueError):
-                pass
-    return pids
-
-
-def _kill_uid(uid: int) -> None:
-    """Stop every process of a user this script created, each by its own pid, and wait for them."""
-    if uid == 0:
-        return
-    deadline = time.monotonic() + 15
-    while (pids := _pids_of(uid)) and time.monotonic() < deadline:
-        for pid in pids:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.2)
-
-
 def stop_hub(root: Path) -> None:
     """Stop the hub and its proxy by the pids they recorded (the proxy runs in a session of its own)."""
     for name in ("jupyterhub.pid", "proxy.pid"):
@@ -274,12 +246,16 @@ def stop_hub(root: Path) -> None:
 
 
 def teardown(root: Path, keep_venv: bool = False) -> None:
+    # the grader's own: every process of a uid, each by its pid, waiting until they are gone (hubctl
+    # runs from the course's venv, where the autograder package is installed)
+    from autograder.sandbox import kill_uid
+
     stop_hub(root)
     created = root / "state" / "created_users.txt"
     if created.exists():
         for name in dict.fromkeys(created.read_text().split()):
             try:
-                _kill_uid(pwd.getpwnam(name).pw_uid)
+                kill_uid(pwd.getpwnam(name).pw_uid, wait=15)
             except KeyError:
                 continue
             subprocess.run(["userdel", "--remove", name], capture_output=True)
