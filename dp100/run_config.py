@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from dp100.compute import ComputeTarget
 from dp100.datasets import DatasetConsumptionConfig
+from dp100.environments import Environment
 from dp100.experiment import Experiment, Run, Submittable, create_run
 from dp100.pipeline_data import PipelineData
 from dp100.script_runner import ScriptCommand, ScriptJob
@@ -44,10 +46,9 @@ class RunConfiguration:
 def _env_label(env: Any) -> str:
     if env is None:
         return "default (the course's Python)"
-    name = getattr(env, "name", None)
-    if not name:
+    if not isinstance(env, Environment):
         raise RunConfigError(f"environment must be an Environment, got {type(env).__name__}")
-    return f"{name}:{env.version}" if getattr(env, "version", None) else name
+    return f"{env.name}:{env.version}" if env.version else env.name
 
 
 def _target_label(target: Any) -> str:
@@ -55,10 +56,9 @@ def _target_label(target: Any) -> str:
         return "local"
     if isinstance(target, str):
         return target
-    name = getattr(target, "name", None)
-    if not name:
+    if not isinstance(target, ComputeTarget):
         raise RunConfigError(f"compute target must be a ComputeTarget or its name, got {type(target).__name__}")
-    return name
+    return target.name
 
 
 def _check_arguments(arguments: Any, where: str) -> list[Any]:
