@@ -21,8 +21,7 @@ from dp100.log_stream import LoggedJob, check_deadline, log_banner
 from dp100.run_context import OfflineRun, ScriptRunContext, current_run
 from dp100.run_logging import RunLogging, artifact_name, write_file
 from dp100.snapshot import snapshot_files, upload_snapshot
-from dp100.tracking import (AZURE_STATUS, MLFLOW_UI, STD_LOG, TRACKING_LOCK, RunConfigError, now_ms,
-                            tracking_client)
+from dp100.tracking import AZURE_STATUS, MLFLOW_UI, STD_LOG, TRACKING_LOCK, RunConfigError, now_ms, tracking_client
 from dp100.workspace import Workspace
 
 _EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -32,7 +31,7 @@ class RunFailedError(RuntimeError):
     """``wait_for_completion(raise_on_error=True)`` on a run that failed (Azure:
     ``ActivityFailedException``). ``.run`` is the failed run, ``.log_tail`` the end of its log."""
 
-    def __init__(self, message: str, run: "Run | None" = None, log_tail: str = ""):
+    def __init__(self, message: str, run: Run | None = None, log_tail: str = ""):
         super().__init__(message)
         self.run = run
         self.log_tail = log_tail
@@ -45,13 +44,13 @@ class Submittable:
     #: Whether ``experiment.submit(config, pipeline_parameters=...)`` applies (a Pipeline).
     takes_pipeline_parameters = False
 
-    def start_run(self, experiment: "Experiment", tags: dict[str, str] | None, **options: Any) -> "Run":
+    def start_run(self, experiment: Experiment, tags: dict[str, str] | None, **options: Any) -> Run:
         """Start the run of this config in ``experiment`` (called by ``experiment.submit``)."""
         raise NotImplementedError
 
 
-def create_run(experiment: "Experiment", tags: dict[str, str], name: str | None = None,
-               parent_id: str | None = None) -> "Run":
+def create_run(experiment: Experiment, tags: dict[str, str], name: str | None = None,
+               parent_id: str | None = None) -> Run:
     """A new run of ``experiment`` in the tracking store, Running (a child run if ``parent_id``)."""
     tags = dict(tags)
     if parent_id:
@@ -91,7 +90,7 @@ class Experiment:
         return self._id
 
     def submit(self, config: Any, tags: dict[str, str] | None = None,
-               pipeline_parameters: dict[str, Any] | None = None, **_: Any) -> "Run":
+               pipeline_parameters: dict[str, Any] | None = None, **_: Any) -> Run:
         """Start a run of ``config`` (ScriptRunConfig, Estimator or Pipeline) and return at once.
         ``pipeline_parameters`` (a Pipeline only): the values of its pipeline parameters, by name."""
         if not isinstance(config, Submittable):
@@ -105,7 +104,7 @@ class Experiment:
         return config.start_run(self, tags)
 
     def start_logging(self, snapshot_directory: Any = None, outputs: Any = "./outputs",
-                      display_name: str | None = None, tags: dict[str, str] | None = None) -> "Run":
+                      display_name: str | None = None, tags: dict[str, str] | None = None) -> Run:
         """An interactive run you log to from here (the notebook), until ``run.complete()``.
 
         ``snapshot_directory``: a folder saved with the run (``None``: no snapshot, as in Azure).
@@ -124,7 +123,7 @@ class Experiment:
         run._outputs_dir = out
         return run
 
-    def get_runs(self, include_children: bool = False) -> list["Run"]:
+    def get_runs(self, include_children: bool = False) -> list[Run]:
         """The runs of this experiment, newest first (child runs of pipelines only if asked)."""
         client = tracking_client(self.workspace)
         runs = client.search_runs([self.id], order_by=["attributes.start_time DESC"], max_results=1000)
@@ -280,7 +279,7 @@ class Run(RunLogging):
         with TRACKING_LOCK:
             self._client.set_terminated(self.id, status)
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -343,7 +342,7 @@ class Run(RunLogging):
         tags = r.data.tags
 
         def utc(ms: int | None) -> str | None:
-            return None if not ms else _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
+            return None if not ms else _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).isoformat(timespec="seconds")
         details = {"runId": self.id, "status": AZURE_STATUS.get(r.info.status, r.info.status),
                    "startTimeUtc": utc(r.info.start_time), "endTimeUtc": utc(r.info.end_time),
                    "target": tags.get("azureml.computeTarget", "local"),
@@ -366,13 +365,13 @@ class Run(RunLogging):
     def get_portal_url(self) -> str:
         return f"{MLFLOW_UI}/#/experiments/{self.experiment.id}/runs/{self.id}"
 
-    def get_children(self) -> list["Run"]:
+    def get_children(self) -> list[Run]:
         runs = self._client.search_runs([self.experiment.id], filter_string=f"tags.mlflow.parentRunId = '{self.id}'",
                                         order_by=["attributes.start_time ASC"])
         return [Run(self.experiment, r.info.run_id) for r in runs]
 
     @property
-    def parent(self) -> "Run | None":
+    def parent(self) -> Run | None:
         parent = self._mlflow_run.data.tags.get("mlflow.parentRunId")
         return Run(self.experiment, parent) if parent else None
 

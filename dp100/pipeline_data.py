@@ -1,4 +1,4 @@
-"""Data passed into and between pipeline steps: local equivalent of Azure ML's ``PipelineData`` and ``PipelineParameter`` (SDK v1).
+"""Data of pipeline steps: local equivalent of Azure ML's ``PipelineData`` and ``PipelineParameter`` (SDK v1).
 
 A ``PipelineData`` is a folder one step writes and later steps read, in a datastore under
 ``azureml/<pipeline run id>/<name>/``; a ``PipelineParameter`` is a value set when the pipeline is
@@ -33,7 +33,7 @@ class PipelineData:
         self.datastore = datastore
         self.output_name = output_name or name
 
-    def as_input(self, input_name: str | None = None) -> "PipelineData":
+    def as_input(self, input_name: str | None = None) -> PipelineData:
         return self
 
     def run_folder(self, workspace: Workspace, pipeline_run_id: str) -> Path:

@@ -1,4 +1,4 @@
-"""A pipeline, published and versioned: local equivalent of Azure ML's ``Pipeline``, ``PublishedPipeline`` and ``PipelineEndpoint`` (SDK v1, ``azureml.pipeline.core``).
+"""Local equivalent of Azure ML's Pipeline, PublishedPipeline and PipelineEndpoint (SDK v1): define, publish, version.
 
 ``Pipeline(workspace, steps)`` checks the steps' wiring at once and runs with
 ``experiment.submit(pipeline, pipeline_parameters=...)``; ``pipeline.publish(...)`` freezes it under a
@@ -64,12 +64,12 @@ class Pipeline(Submittable):
         return {p.name: p for s in self.steps for p in s.inputs if isinstance(p, PipelineParameter)}
 
     def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
-               **kwargs: Any) -> "PipelineRun":
+               **kwargs: Any) -> PipelineRun:
         """``Experiment(ws, experiment_name).submit(pipeline, pipeline_parameters=...)`` in one call."""
         return Experiment(self.workspace, experiment_name).submit(
             self, pipeline_parameters=dict(pipeline_parameters or {}), **kwargs)
 
-    def publish(self, name: str, description: str = "", version: str = "1.0", **_: Any) -> "PublishedPipeline":
+    def publish(self, name: str, description: str = "", version: str = "1.0", **_: Any) -> PublishedPipeline:
         """Publish the pipeline (``PublishedPipeline``); ``PipelineEndpoint`` gives it versions."""
         return PublishedPipeline(self, name, description, version)
 
@@ -143,7 +143,7 @@ class PipelineEndpoint:
     """One endpoint, several published pipelines as versions "1", "2", ...; callers pick a version
     or get the default. ``PipelineEndpoint.publish(ws, name, pipeline, description)`` creates it."""
 
-    _REGISTRY: dict[tuple[str, str], "PipelineEndpoint"] = {}
+    _REGISTRY: dict[tuple[str, str], PipelineEndpoint] = {}
 
     def __init__(self, workspace: Workspace, name: str, description: str = ""):
         self.workspace = workspace
@@ -162,7 +162,7 @@ class PipelineEndpoint:
 
     @classmethod
     def publish(cls, workspace: Workspace, name: str, pipeline: PublishedPipeline,
-                description: str = "") -> "PipelineEndpoint":
+                description: str = "") -> PipelineEndpoint:
         key = (str(workspace.root), name)
         registry_file = Path(workspace.root) / "pipeline_endpoints.json"
         published = json.loads(registry_file.read_text()) if registry_file.exists() else {}
@@ -178,7 +178,7 @@ class PipelineEndpoint:
         return ep
 
     @classmethod
-    def get(cls, workspace: Workspace, name: str) -> "PipelineEndpoint":
+    def get(cls, workspace: Workspace, name: str) -> PipelineEndpoint:
         key = (str(workspace.root), name)
         if key not in cls._REGISTRY:
             known = sorted(n for root, n in cls._REGISTRY if root == str(workspace.root))

@@ -1,4 +1,4 @@
-"""The run of a pipeline: local equivalent of Azure ML's ``PipelineRun`` and ``StepRun`` (SDK v1, ``azureml.pipeline.core``).
+"""The run of a pipeline: local equivalent of Azure ML's ``PipelineRun`` and ``StepRun`` (SDK v1).
 
 A pipeline run is a parent MLflow run; each step is a child run, started one at a time in the
 pipeline run's own thread: a script step as a script run, a ``ParallelRunStep`` by
@@ -41,7 +41,7 @@ class ParallelStepJob(LoggedJob):
     """A ``ParallelRunStep`` run by ``dp100.batch.run_parallel`` in the pipeline's thread, recorded as
     a child run; its log lines are kept for ``stream`` (the same interface as a script job's)."""
 
-    def __init__(self, pipeline_run: "PipelineRun", step: ParallelRunStep):
+    def __init__(self, pipeline_run: PipelineRun, step: ParallelRunStep):
         self.step = step
         self.experiment = pipeline_run.experiment
         config = step.parallel_run_config
@@ -116,7 +116,7 @@ class PipelineRun(Run):
 
     @classmethod
     def start(cls, experiment: Experiment, steps: list[Step], tags: dict[str, str], pipeline_version: str | None,
-              batch_files: dict[str, Any]) -> "PipelineRun":
+              batch_files: dict[str, Any]) -> PipelineRun:
         """Record a new pipeline run with ``tags`` and run its ``steps`` (in order) in a thread of its own."""
         parent = create_run(experiment, {"azureml.runType": "azureml.PipelineRun",
                                          "azureml.steps": json.dumps([s.name for s in steps]), **tags},

@@ -1,4 +1,4 @@
-"""Pipeline steps and their order: local equivalent of Azure ML's ``PythonScriptStep`` (SDK v1, ``azureml.pipeline.steps``).
+"""Pipeline steps and their order: local equivalent of Azure ML's ``PythonScriptStep`` (SDK v1).
 
 A ``PythonScriptStep`` is a script run (:mod:`dp100.run_config`) with the data it reads and writes;
 a ``ParallelRunStep`` (:mod:`dp100.batch`) is the other kind of step. :func:`order_steps` puts a

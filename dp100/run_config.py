@@ -1,4 +1,4 @@
-"""How and where a script runs: local equivalent of Azure ML's ``RunConfiguration``, ``ScriptRunConfig`` and ``Estimator`` (SDK v1).
+"""How a script runs: local equivalent of Azure ML's ``RunConfiguration``, ``ScriptRunConfig``, ``Estimator`` (SDK v1).
 
 A ``ScriptRunConfig`` is checked when it is made (the folder, the script, the arguments, the
 environment and target); ``experiment.submit(config)`` starts it as its own process
@@ -11,8 +11,9 @@ import json
 import math
 import numbers
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from dp100.compute import ComputeTarget
 from dp100.datasets import DatasetConsumptionConfig

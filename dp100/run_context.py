@@ -61,7 +61,7 @@ def logged_files(control: Path) -> list[tuple[Path, str | None]]:
     return found
 
 
-def current_run(allow_offline: bool = True) -> "ScriptRunContext | OfflineRun":
+def current_run(allow_offline: bool = True) -> ScriptRunContext | OfflineRun:
     """``Run.get_context()``: inside a submitted script, its run; else an offline run that prints
     what it logs (Azure's ``_OfflineRun``), or an error if ``allow_offline`` is False."""
     if os.environ.get(RUN_ENV["run"]):
@@ -91,7 +91,7 @@ class ScriptRunContext(RunLogging):
     """``Run.get_context()`` inside a submitted script. What it logs is written next to the run
     and recorded in MLflow when the script ends (so the script does not import mlflow)."""
 
-    _instance: "ScriptRunContext | None" = None
+    _instance: ScriptRunContext | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,7 +103,7 @@ class ScriptRunContext(RunLogging):
         self._completed = False
 
     @classmethod
-    def current(cls) -> "ScriptRunContext":
+    def current(cls) -> ScriptRunContext:
         """The run of this process (one object, so metric steps continue across calls)."""
         if cls._instance is None or cls._instance.id != os.environ.get(RUN_ENV["run"]):
             cls._instance = cls()

@@ -1,4 +1,4 @@
-"""What a run logs: local equivalent of Azure ML's ``Run.log``, ``log_list``, ``tag``, ``set_tags`` and ``upload_file`` (SDK v1).
+"""What a run logs: local equivalent of Azure ML's ``Run.log``, ``log_list``, ``tag``, ``upload_file`` (SDK v1).
 
 Every kind of run here (a run in the tracking store, the run a submitted script sees, an offline
 run) logs through :class:`RunLogging`: the checks and the step numbering are written once, and
@@ -10,8 +10,9 @@ import numbers
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dp100.tracking import RunConfigError
 

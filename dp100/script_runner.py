@@ -39,7 +39,7 @@ class ScriptCommand:
     max_run_duration_seconds: float
 
 
-_LIVE: set["ScriptJob"] = set()
+_LIVE: set[ScriptJob] = set()
 
 
 @atexit.register
@@ -68,7 +68,7 @@ class ScriptJob(LoggedJob):
     # -- start -------------------------------------------------------------------------------
     @classmethod
     def start(cls, workspace: WorkspaceFolder, experiment_name: str, run_id: str, command: ScriptCommand,
-              files: list[Path], parent_id: str | None = None) -> "ScriptJob":
+              files: list[Path], parent_id: str | None = None) -> ScriptJob:
         """Start ``command`` for the run ``run_id`` (created by the caller) in a copy of ``files``
         (its snapshot) and return at once. A script that cannot start ends its run Failed."""
         job = cls(workspace, run_id, command, workspace.root / "runs" / run_id)
