@@ -19,6 +19,10 @@ from dp100.pipeline_data import PipelineData, PipelineError, PipelineParameter
 from dp100.pipeline_run import PipelineRun
 from dp100.pipeline_steps import PythonScriptStep, order_steps
 from dp100.workspace import Workspace
+from dp100.workspace_folder import read_json, write_json
+
+#: Where a workspace records its pipeline endpoints and their published versions.
+ENDPOINTS_FILE = "pipeline_endpoints.json"
 
 
 def _label(value: Any) -> str:
@@ -164,8 +168,7 @@ class PipelineEndpoint:
     def publish(cls, workspace: Workspace, name: str, pipeline: PublishedPipeline,
                 description: str = "") -> PipelineEndpoint:
         key = (str(workspace.root), name)
-        registry_file = Path(workspace.root) / "pipeline_endpoints.json"
-        published = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+        published = read_json(workspace.root / ENDPOINTS_FILE, {})
         if key in cls._REGISTRY and name not in published:
             del cls._REGISTRY[key]   # the workspace folder was recreated: forget the old endpoint
         if key in cls._REGISTRY:
@@ -229,12 +232,11 @@ class PipelineEndpoint:
                                 pipeline_parameters=pipeline_parameters, pipeline_version=version)
 
     def _save(self) -> None:
-        registry_file = Path(self.workspace.root) / "pipeline_endpoints.json"
-        registry = json.loads(registry_file.read_text()) if registry_file.exists() else {}
+        registry = read_json(self.workspace.root / ENDPOINTS_FILE, {})
         registry[self.name] = {"id": self.id, "description": self.description,
                                "default_version": self.default_version,
                                "versions": {v: p._record() for v, p in self._versions.items()}}
-        registry_file.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+        write_json(self.workspace.root / ENDPOINTS_FILE, registry)
 
     def __repr__(self) -> str:
         return (f"PipelineEndpoint(name={self.name!r}, versions={self.list_versions()}, "

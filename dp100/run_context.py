@@ -16,7 +16,7 @@ from typing import Any
 
 from dp100.datasets import TabularDataset, dataset_from_spec
 from dp100.run_logging import RunLogging, write_file
-from dp100.tracking import RunConfigError, now_ms
+from dp100.tracking import RunConfigError, artifact_folder, now_ms
 from dp100.workspace import Workspace
 
 #: The environment variables that tell a script which run it belongs to.
@@ -54,11 +54,7 @@ def logged_files(control: Path) -> list[tuple[Path, str | None]]:
     uploads = control / UPLOADS_FOLDER
     if not uploads.is_dir():
         return []
-    found = []
-    for f in sorted(p for p in uploads.rglob("*") if p.is_file()):
-        rel = f.relative_to(uploads).parent.as_posix()
-        found.append((f, None if rel == "." else rel))
-    return found
+    return [(f, artifact_folder(f, uploads)) for f in sorted(p for p in uploads.rglob("*") if p.is_file())]
 
 
 def current_run(allow_offline: bool = True) -> ScriptRunContext | OfflineRun:

@@ -23,7 +23,7 @@ from typing import Any
 from dp100.log_stream import LoggedJob
 from dp100.run_context import METRICS_FILE, TAGS_FILE, logged_files, read_jsonl, script_environment
 from dp100.snapshot import upload_snapshot
-from dp100.tracking import STD_LOG, TRACKING_LOCK, tracking_client
+from dp100.tracking import STD_LOG, TRACKING_LOCK, artifact_folder, tracking_client
 from dp100.workspace_folder import WorkspaceFolder
 
 
@@ -158,9 +158,8 @@ class ScriptJob(LoggedJob):
                     continue
                 if self._synced.get(f) == (stat.st_mtime, stat.st_size):
                     continue
-                rel = f.relative_to(folder).parent.as_posix()
                 try:
-                    client.log_artifact(self.run_id, str(f), prefix if rel == "." else f"{prefix}/{rel}")
+                    client.log_artifact(self.run_id, str(f), artifact_folder(f, folder, prefix))
                     self._synced[f] = (stat.st_mtime, stat.st_size)
                 except OSError:
                     pass  # the file changed while copying: the next sync gets it

@@ -10,7 +10,7 @@ import fnmatch
 import os
 from pathlib import Path
 
-from dp100.tracking import TRACKING_LOCK, RunConfigError, tracking_client
+from dp100.tracking import TRACKING_LOCK, RunConfigError, artifact_folder, tracking_client
 from dp100.workspace_folder import WorkspaceFolder
 
 #: Azure's limits on a snapshot (source directory): 2,000 files, 300 MB.
@@ -55,5 +55,4 @@ def upload_snapshot(workspace: WorkspaceFolder, run_id: str, folder: Path, files
     client = tracking_client(workspace)
     with TRACKING_LOCK:
         for f in files:
-            rel = f.relative_to(folder).parent.as_posix()
-            client.log_artifact(run_id, str(f), "snapshot" if rel == "." else f"snapshot/{rel}")
+            client.log_artifact(run_id, str(f), artifact_folder(f, folder, "snapshot"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from dp100.workspace_folder import WorkspaceFolder
@@ -44,6 +45,15 @@ def tracking_client(workspace: WorkspaceFolder):
 def now_ms() -> int:
     """The time as MLflow records it: milliseconds since the epoch."""
     return int(time.time() * 1000)
+
+
+def artifact_folder(file: Path, root: Path, prefix: str | None = None) -> str | None:
+    """Where in a run a file of the local folder ``root`` is saved: ``prefix`` and the file's
+    sub-folder of ``root`` (None: the run's top level)."""
+    rel = file.relative_to(root).parent.as_posix()
+    if rel == ".":
+        return prefix
+    return rel if prefix is None else f"{prefix}/{rel}"
 
 
 def mlflow_ui_command(workspace: WorkspaceFolder, port: int = 5000) -> str:
