@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from . import course_files
+
+if TYPE_CHECKING:
+    import nbformat
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 PYTHON_NAMES = {"python", "python3", "ipython", "ipython3", ""}
@@ -79,6 +81,8 @@ def locate(index: int, student_dir: Path, assignment: str, expected: list[str]) 
 
 def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple[nbformat.NotebookNode, list[str]]:
     """Parse and check a submitted notebook. Raises IntakeProblem with a clear reason."""
+    import nbformat  # here, not at the top: `autograder collect` runs before the stack is installed
+
     notes: list[str] = []
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:

@@ -294,3 +294,23 @@ def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
         for p in procs:
             if p.poll() is None:
                 p.kill()
+
+
+def test_light_ci_commands_run_with_the_standard_library_only(tmp_path):
+    """`roster`, `plan` and `collect` run in CI before the course's stack is installed."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,repository\nada,org/a-ada\n")
+    (tmp_path / "checkouts" / "ada" / "01-x").mkdir(parents=True)
+    (tmp_path / "checkouts" / "ada" / "01-x" / "01-x.ipynb").write_text("{}")
+    code = ("import sys\n"
+            "for name in ('nbformat', 'nbgrader', 'nbclient', 'nbconvert', 'jupyter_client', 'traitlets', 'zmq',\n"
+            "             'psutil', 'bleach', 'sqlalchemy'):\n"
+            "    sys.modules[name] = None   # importing any of them now fails\n"
+            "from autograder.cli import main\n"
+            f"for argv in (['roster', {str(roster)!r}], ['plan', '--students', '40'],\n"
+            f"             ['collect', {str(roster)!r}, {str(tmp_path / 'checkouts')!r}, '--assignment', '01-x',\n"
+            f"              '--to', {str(tmp_path / 'subs')!r}]):\n"
+            "    assert main(argv) == 0, argv\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "subs" / "ada" / "01-x" / "01-x.ipynb").is_file()
