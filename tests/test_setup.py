@@ -1,4 +1,4 @@
-"""The set-up a newcomer relies on: exact pins, one source of pins, nbgrader's extension OK."""
+"""The set-up a newcomer relies on: a hashed lock made from requirements.in, one source of pins, nbgrader OK."""
 import os
 import re
 import subprocess
@@ -8,16 +8,41 @@ from pathlib import Path
 from conftest import ROOT
 
 
-def test_every_requirement_is_pinned_exactly():
-    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
-             if l.strip() and not l.startswith("#")]
-    loose = [l for l in lines if not re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+!\-]+", l)]
-    assert not loose, f"requirements.txt lines not pinned with ==: {loose}"
-    names = {l.split("==")[0].lower().replace("_", "-") for l in lines}
+def _pins(text: str) -> dict[str, str]:
+    """{normalised name: version} of the `name==version` lines of a requirements file."""
+    found = re.findall(r"^([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.+!\-]+)", text, flags=re.MULTILINE)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in found}
+
+
+def _lock_entries() -> list[str]:
+    """The lock's packages, one text each: `name==version \`, its `--hash` lines and its `# via` lines."""
+    entries = re.split(r"\n(?=\S)", (ROOT / "requirements.txt").read_text())
+    return [e for e in entries if not e.startswith("#")]
+
+
+def test_the_lock_pins_every_package_with_hashes():
+    entries = _lock_entries()
+    loose = [e.split()[0] for e in entries if not re.match(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+!\-]+(\s|$)", e)]
+    unhashed = [e.split()[0] for e in entries if "--hash=sha256:" not in e]
+    assert not loose, f"requirements.txt entries not pinned with ==: {loose}"
+    assert not unhashed, f"requirements.txt entries without a hash: {unhashed}"
+    header = (ROOT / "requirements.txt").read_text()[:300]
+    assert "uv pip compile requirements.in --generate-hashes" in header, "requirements.txt is not `make lock`'s output"
+    names = _pins("\n".join(entries))
     for needed in ["jupyterlab", "nbgrader", "pandas", "scikit-learn", "shap", "fairlearn", "mlflow",
                    "optuna", "skl2onnx", "onnxruntime", "azureml-inference-server-http",
-                   "matplotlib", "tqdm", "pytest", "playwright", "opendp"]:
+                   "matplotlib", "tqdm", "pytest", "playwright", "opendp", "uv", "ruff"]:
         assert needed in names, f"{needed} is not pinned in requirements.txt"
+
+
+def test_the_lock_holds_what_requirements_in_chose():
+    chosen = _pins((ROOT / "requirements.in").read_text())
+    locked = _pins("\n".join(_lock_entries()))
+    differ = {name: (version, locked.get(name)) for name, version in chosen.items() if locked.get(name) != version}
+    assert not differ, f"requirements.in (left) and the lock (right) disagree: run `make lock`: {differ}"
+    # and the other way: what the lock says came from requirements.in is still there
+    from_in = _pins("\n".join(e for e in _lock_entries() if "-r requirements.in" in e))
+    assert from_in.keys() == chosen.keys(), f"run `make lock`: {set(from_in) ^ set(chosen)}"
 
 
 def test_conda_environment_installs_the_same_pins():
