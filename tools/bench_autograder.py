@@ -117,8 +117,9 @@ def speed(args) -> int:
 
 def sandbox_cost(runs: int = 6) -> int:
     """Execute the tiny notebook in the grader's sandbox and with plain nbclient; print the difference."""
-    import nbformat
     from nbclient import NotebookClient
+
+    from autograder import course_files
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
     try:
@@ -129,7 +130,7 @@ def sandbox_cost(runs: int = 6) -> int:
             for _ in range(n):
                 work = tmp / f"plain-{len(plain)}"
                 work.mkdir()
-                copy = nbformat.from_dict(json.loads(json.dumps(nb)))
+                copy = course_files.copy(nb)
                 start = time.perf_counter()
                 NotebookClient(copy, timeout=120, kernel_name="python3",
                                resources={"metadata": {"path": str(work)}}).execute()
