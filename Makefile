@@ -2,19 +2,26 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lab test release bench grade progress mlflow-ui venv clean hub
+.PHONY: lab test lint lock release bench grade progress mlflow-ui venv clean hub
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# uv first, from its hash-pinned lines in the lock (the venv's own pip checks the hashes); uv then
+# installs the whole lock, every file checked against its hash (docs/stack-notes.md: the lock).
+$(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' requirements.txt > $(VENV)/uv-lock.txt
+	@test -s $(VENV)/uv-lock.txt || { echo "requirements.txt pins no uv: add uv to requirements.in, make lock"; exit 1; }
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock.txt
+
+$(STAMP): requirements.txt pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dp100)" >/dev/null
 	@touch $@
 
@@ -30,6 +37,16 @@ LINT_STAMP := ci-templates/lint/node_modules/.installed
 $(LINT_STAMP): ci-templates/lint/package.json ci-templates/lint/package-lock.json
 	npm ci --prefix ci-templates/lint --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## Regenerate the lock (requirements.txt: every package pinned, with hashes) from requirements.in.
+## It keeps the lock's other pins; to move one: make lock LOCK_ARGS="--upgrade-package NAME".
+lock: | $(UV)
+	$(UV) pip compile --quiet requirements.in --generate-hashes --python-version 3.11 -o requirements.txt $(LOCK_ARGS)
+
+## Lint: ruff's checks and its formatter, check only (settings in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## Run every test: data, dp100, both editions, honest grading of every assignment.
 test: $(STAMP) $(LINT_STAMP)
@@ -68,4 +85,4 @@ hub: $(STAMP)
 	  $(HUB_ROOT)/venv/bin/jupyterhub -f hub/jupyterhub_config.py
 
 clean:
-	rm -rf $(VENV) gradebook.db submitted autograded feedback .pytest_cache
+	rm -rf $(VENV) gradebook.db submitted autograded feedback .pytest_cache .ruff_cache

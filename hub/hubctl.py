@@ -94,21 +94,29 @@ def _python() -> str:
     raise HubError("no system Python 3.11 that every user can run: apt-get install python3.11-venv")
 
 
+def _uv() -> str:
+    """The uv that `make venv` installed from the lock beside this interpreter (or one on PATH)."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("uv")
+    if not found:
+        raise HubError("uv not found: run `make venv` first (it installs uv from requirements.txt)")
+    return found
+
+
 def build_venv(root: Path) -> Path:
-    """The course's pinned stack in root/venv (rebuilt when requirements.txt changes)."""
+    """The course's lock in root/venv, every file hash-checked (rebuilt when requirements.txt changes)."""
     venv = root / "venv"
     want = hashlib.sha256((REPO / "requirements.txt").read_bytes()).hexdigest()
     stamp = venv / ".requirements.sha256"
+    uv_pip = [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
     if not (stamp.exists() and stamp.read_text() == want):
         shutil.rmtree(venv, ignore_errors=True)
-        _run([_python(), "-m", "venv", str(venv)])
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        _run(pip + ["--upgrade", "pip"])
-        _run(pip + ["-r", str(REPO / "requirements.txt")])
+        _run([_python(), "-m", "venv", "--without-pip", str(venv)])  # uv installs; no pip needed inside
+        _run(uv_pip + ["--require-hashes", "-r", str(REPO / "requirements.txt")])
         stamp.write_text(want)
-    # dp100 itself: always the checkout's current code, copied in (never an editable link).
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
-          str(REPO)], cwd=str(root))
+    # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
+    # the lock's setuptools (no unhashed download).
+    _run(uv_pip + ["--no-deps", "--reinstall-package", "dp100", "--no-build-isolation", str(REPO)], cwd=str(root))
     _run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
           "--display-name", "Python 3 (dp100)"])
     _write(venv / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "dp100-course.json", json.dumps(LAB_SETTINGS))
