@@ -86,7 +86,7 @@ def write_canonical(nb: NotebookNode, path: Path) -> Path:
     return path
 
 
-def copy(nb: NotebookNode) -> NotebookNode:
+def clone(nb: NotebookNode) -> NotebookNode:
     """A deep copy that is a plain notebook again (no shared lists, no stray Python objects)."""
     import nbformat
 

@@ -123,7 +123,7 @@ def student_notebook(kind: str = "full", work: str = "", assignment: str = ASSIG
 
 def with_code(nb: nbformat.NotebookNode, code: str, where: str = "first-answer") -> nbformat.NotebookNode:
     """Put student ``code`` into the first answer cell (after the answer) or a new cell at the top."""
-    nb = cf.copy(nb)
+    nb = cf.clone(nb)
     if where == "top":
         cell = nbformat.v4.new_code_cell(code)
         cell.id = "student-extra"
@@ -157,7 +157,7 @@ PAIR_PARTS = ("part1", "part2")
 
 def _pair_part(nb: nbformat.NotebookNode, part: str) -> nbformat.NotebookNode:
     """``nb`` with grade ids and cell ids of its own (nbgrader wants them unique per notebook)."""
-    nb = cf.copy(nb)
+    nb = cf.clone(nb)
     for cell in nb.cells:
         cell.id = f"{part}-{cell.id}"
         meta = cell.metadata.get("nbgrader")

@@ -314,3 +314,22 @@ def test_light_ci_commands_run_with_the_standard_library_only(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "subs" / "ada" / "01-x" / "01-x.ipynb").is_file()
+
+
+# -- course files -------------------------------------------------------------------------------
+def test_course_files_find_assignments_cells_and_regions(tmp_path):
+    from autograder import course_files as cf
+
+    syn.build_course(tmp_path)
+    (tmp_path / "source" / "notes").mkdir()   # a folder without notes/notes.ipynb is no assignment
+    assert cf.assignments(tmp_path) == [syn.ASSIGNMENT] and cf.assignments(tmp_path, released=True) == []
+    nb = cf.read(cf.notebook_path(tmp_path, syn.ASSIGNMENT))
+    assert list(cf.check_cells(nb)) == list(syn.ANSWERS)
+    assert list(cf.answer_cells(nb)) == [cf.answer_id(name) for name in syn.ANSWERS]
+    assert cf.graded_points(nb) == {name: points for name, (_, points, _, _) in syn.ANSWERS.items()}
+    hints, code = cf.solution_parts("### BEGIN SOLUTION\n# HINT: square it\nx = 2 ** 2\n### END SOLUTION")
+    assert (hints, code) == (["square it"], "x = 2 ** 2")
+    test = cf.check_cells(nb)["nb90_pick"].source
+    assert cf.visible_part(test) == syn.ANSWERS["nb90_pick"][2]
+    assert cf.hidden_lines(test) == [syn.ANSWERS["nb90_pick"][3].format(secret=syn.SECRET)]
+    assert cf.canonical(nb) == cf.canonical(cf.clone(nb)) and cf.canonical(nb).endswith("}\n")

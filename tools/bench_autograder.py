@@ -130,7 +130,7 @@ def sandbox_cost(runs: int = 6) -> int:
             for _ in range(n):
                 work = tmp / f"plain-{len(plain)}"
                 work.mkdir()
-                copy = course_files.copy(nb)
+                copy = course_files.clone(nb)
                 start = time.perf_counter()
                 NotebookClient(copy, timeout=120, kernel_name="python3",
                                resources={"metadata": {"path": str(work)}}).execute()

@@ -28,7 +28,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.course_files import (answer_cells, assignments, copy, grading, notebook_path,  # noqa: E402
+from autograder.course_files import (answer_cells, assignments, clone, grading, notebook_path,  # noqa: E402
                                      read, solution_parts, write_canonical)
 
 SELF_PACED_BANNER = """> **Self-paced edition.** Run the cells from the top. After each exercise, write your answer in
@@ -60,7 +60,7 @@ def strip_for_release(nb: nbformat.NotebookNode) -> None:
 def self_paced(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     solutions = {gid: solution_parts(cell.source) for gid, cell in answer_cells(source).items()
                  if cell.cell_type == "code"}
-    nb = copy(release)
+    nb = clone(release)
     cells = [nbformat.v4.new_markdown_cell(SELF_PACED_BANNER)]
     cells[0].id = "self-paced-banner"
     for cell in nb.cells:
