@@ -8,7 +8,8 @@ What the autograder relies on (package: internal -> who relies on it):
   ``overwritekernelspec`` and ``saveautogrades``, looked up by each preprocessor's ``preprocess()`` when it
   runs -> autograder/worker.py (``_keep_gradebook_open`` replaces it: one open gradebook per worker);
 - nbgrader: ``Gradebook(db_url)``, ``Gradebook.__exit__`` -> ``close()``, ``Gradebook.db`` a scoped session
-  (``db.remove()``) -> autograder/worker.py (its kept gradebook only ends its session on close);
+  (``db.remove()``, ``db.commit()``) -> autograder/worker.py (its kept gradebook only ends its session on
+  close) and autograder/gradebook.py (``merge`` commits through it);
 - nbgrader: ``server_extensions/formgrader/templates/feedback/`` and
   ``static/node_modules/bootstrap/dist/css/bootstrap.min.css`` found from ``nbgrader.__file__``, and the
   ``resources.nbgrader.<key>`` the template reads -> autograder/feedback.py (``formgrader_files``,
@@ -420,8 +421,9 @@ def _break_kernel_logging(mp):
 CONTRACTS = [
     Contract("nbgrader", "the module-level Gradebook its preprocessors open",
              "autograder/worker.py (_keep_gradebook_open)", gradebook_seam, _break_gradebook_seam),
-    Contract("nbgrader", "Gradebook(db_url), __exit__ -> close(), db.remove()",
-             "autograder/worker.py (_keep_gradebook_open)", gradebook_session, _break_gradebook_session),
+    Contract("nbgrader", "Gradebook(db_url), __exit__ -> close(), db a scoped session",
+             "autograder/worker.py (_keep_gradebook_open) and autograder/gradebook.py (merge)", gradebook_session,
+             _break_gradebook_session),
     Contract("nbgrader", "formgrader's feedback template and Bootstrap CSS paths",
              "autograder/feedback.py (formgrader_files, template_resources)", feedback_template,
              _break_feedback_template),
