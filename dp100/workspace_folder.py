@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dp100.mlflow_store import ensure_store
+
 CONFIG_NAME = "config.json"
 CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
 
@@ -107,7 +109,9 @@ class WorkspaceFolder:
 
     # -- tracking --------------------------------------------------------------------------
     def get_mlflow_tracking_uri(self) -> str:
-        """The MLflow tracking URI of this workspace: a SQLite store in its folder."""
+        """The MLflow tracking URI of this workspace: a SQLite store in its folder (created on first
+        ask from an empty migrated store: dp100/mlflow_store.py says why)."""
+        ensure_store(self.root / "mlflow.db")
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
