@@ -218,7 +218,7 @@ class DatasetConsumptionConfig:
         self.name = name
         self.dataset = dataset
 
-    def _spec(self) -> dict[str, Any]:
+    def to_spec(self) -> dict[str, Any]:
         d = self.dataset
         return {"paths": [list(p) for p in d.paths], "separator": d.separator, "name": d.name,
                 "version": d.version, "timestamp_column": d.timestamp_column}

@@ -144,7 +144,7 @@ class ScriptRunConfig(Submittable):
         arguments: list[str] = []
         for a in self.arguments:
             if isinstance(a, DatasetConsumptionConfig):
-                inputs[a.name] = a._spec()
+                inputs[a.name] = a.to_spec()
                 arguments.append(f"DatasetConsumptionConfig:{a.name}")
             elif isinstance(a, PipelineData):
                 if resolve is None:
@@ -154,7 +154,7 @@ class ScriptRunConfig(Submittable):
                 arguments.append(str(a))
         for a in extra_inputs:
             if isinstance(a, DatasetConsumptionConfig):
-                inputs[a.name] = a._spec()
+                inputs[a.name] = a.to_spec()
         all_tags = {"azureml.runType": "azureml.scriptrun", "azureml.script": self.script,
                     "azureml.arguments": json.dumps(arguments),
                     "azureml.environment": _env_label(self.environment),

@@ -2,58 +2,37 @@
 
 For each assignment, `tests/answer_catalogue/<assignment>.py` lists, per graded test cell,
 plausible wrong answers (`WRONG`) and differently written right answers (`RIGHT`), each the full
-new source of that exercise's answer cell `<grade id>_answer`. Stock nbgrader grades, in ONE
-autograde run per assignment:
+new source of that exercise's answer cell `<grade id>_answer`. Stock nbgrader grades them in ONE
+autograde per assignment, together with the honest-grading notebooks (tests/nbgrader_class.py):
 
 - wrong round k: the full solution with EVERY exercise's answer cell replaced by its k-th wrong
   answer at once. Each replaced exercise must score 0 on its test cell; every other graded cell
   must keep full marks. Doing all exercises at once also proves that no exercise depends on
   another exercise's answer (teaching cells must not either);
-- right round j: every exercise that has a j-th right answer gets it; everything keeps full marks.
+- right answers: graded in a wrong round where their exercise is free (downstream of the other
+  exercises' wrong answers), else in a right round of their own; they must keep full marks.
 
 So a catalogue entry is a one-cell change of the solution that must lose exactly that cell's points.
 """
 from __future__ import annotations
 
-import copy
-import runpy
-import time
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from autograder.course_files import answer_cells, notebook_path, read
 from conftest import ROOT, assignments
+from nbgrader_class import CATALOGUE, graded_class, graded_param, load_catalogue
 from tools import nbgrade
 
-CATALOGUE = ROOT / "tests" / "answer_catalogue"
 MIN_WRONG_PER_CELL = 2
 MIN_RIGHT_PER_NOTEBOOK = 3
 
 
 def load(assignment: str) -> tuple[dict, dict]:
-    path = CATALOGUE / f"{assignment}.py"
-    data = runpy.run_path(str(path))
-    return data.get("WRONG", {}), data.get("RIGHT", {})
+    return load_catalogue(assignment)
 
 
 def source_notebook(assignment: str):
     return read(notebook_path(ROOT, assignment))
-
-
-def build_round(nb, entries: dict[str, str]):
-    """A copy of the solution with each `<test id>_answer` cell replaced by its entry."""
-    new = copy.deepcopy(nb)
-    cells = answer_cells(new)
-    for test_id, text in entries.items():
-        cells[f"{test_id}_answer"].source = text
-    return new
-
-
-def rounds(table: dict[str, list]) -> list[dict[str, tuple[str, str]]]:
-    depth = max((len(v) for v in table.values()), default=0)
-    return [{tid: entries[k] for tid, entries in table.items() if k < len(entries)} for k in range(depth)]
 
 
 @pytest.mark.parametrize("assignment", assignments())
@@ -90,59 +69,44 @@ def test_catalogue_is_complete(assignment):
     assert not problems, f"{assignment} catalogue:\n  " + "\n  ".join(problems)
 
 
-@pytest.fixture(scope="module", params=[a for a in assignments() if (CATALOGUE / f"{a}.py").exists()])
+@pytest.fixture(scope="module", params=[graded_param(a) for a in assignments() if (CATALOGUE / f"{a}.py").exists()])
 def graded_catalogue(request, tmp_path_factory):
-    assignment = request.param
-    wrong, right = load(assignment)
-    nb = source_notebook(assignment)
-    answers = answer_cells(nb)
-    known = {tid: e for tid, e in wrong.items() if f"{tid}_answer" in answers}
-    known_right = {tid: e for tid, e in right.items() if f"{tid}_answer" in answers}
-    work = tmp_path_factory.mktemp(f"catalogue-{assignment}")
-    plan: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
-    for kind, table in (("wrong", known), ("right", known_right)):
-        for k, entries in enumerate(rounds(table)):
-            student = f"{kind}{k}"
-            path = work / f"{student}.ipynb"
-            nbformat.write(build_round(nb, {tid: src for tid, (_, src) in entries.items()}), path)
-            plan[student] = (kind, entries)
-    start = time.perf_counter()
-    grades, log = nbgrade.autograde(assignment, {s: work / f"{s}.ipynb" for s in plan},
-                                    workdir=work / "course")
-    print(f"{assignment}: graded {len(plan)} catalogue rounds in {time.perf_counter() - start:.1f} s")
-    graded = nbgrade.graded_cells(ROOT / "source" / assignment / f"{assignment}.ipynb")
-    return assignment, graded, plan, grades, log
+    return graded_class(request.param, tmp_path_factory)
 
 
+@pytest.mark.slow
+@pytest.mark.grading
 def test_wrong_answers_lose_exactly_their_cell(graded_catalogue):
-    assignment, graded, plan, grades, log = graded_catalogue
+    c = graded_catalogue
     failures = []
-    for student, (kind, entries) in plan.items():
-        if kind != "wrong":
+    for student, entries in c.plan.items():
+        got = c.grades.get(student, {})
+        if set(got) != set(c.points):
+            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(c.points)}")
             continue
-        got = grades.get(student, {})
-        if set(got) != set(graded):
-            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(graded)}")
-            continue
-        for gid, points in graded.items():
-            score = got[gid].score
-            if gid in entries and score != 0:
-                failures.append(f"{student} {gid}: wrong answer kept {score}/{points}: {entries[gid][0]}")
-            elif gid not in entries and score != points:
+        for gid, points in c.points.items():
+            score, entry = got[gid].score, entries.get(gid)
+            if entry is not None and entry.kind == "wrong" and score != 0:
+                failures.append(f"{student} {gid}: wrong answer kept {score}/{points}: {entry.why}")
+            elif entry is None and score != points:
                 failures.append(f"{student} {gid}: lost points ({score}/{points}) though only other cells "
                                 "changed: it depends on another exercise's answer")
-    assert not failures, f"{assignment}:\n  " + "\n  ".join(failures) + f"\n{log[-3000:]}"
+    assert any(e.kind == "wrong" for entries in c.plan.values() for e in entries.values()), "no wrong answer graded"
+    assert not failures, f"{c.assignment}:\n  " + "\n  ".join(failures) + f"\n{c.log[-3000:]}"
 
 
+@pytest.mark.slow
+@pytest.mark.grading
 def test_right_answers_keep_full_marks(graded_catalogue):
-    assignment, graded, plan, grades, log = graded_catalogue
+    c = graded_catalogue
     failures = []
-    for student, (kind, entries) in plan.items():
-        if kind != "right":
-            continue
-        got = grades.get(student, {})
-        for gid, points in graded.items():
-            if gid not in got or got[gid].score != points:
-                why = f": {entries[gid][0]}" if gid in entries else " (unchanged cell)"
-                failures.append(f"{student} {gid}: {got[gid].score if gid in got else 'not graded'}/{points}{why}")
-    assert not failures, f"{assignment}:\n  " + "\n  ".join(failures) + f"\n{log[-3000:]}"
+    for student, entries in c.plan.items():
+        got = c.grades.get(student, {})
+        for gid, entry in entries.items():
+            if entry.kind != "right":
+                continue
+            score = got[gid].score if gid in got else "not graded"
+            if score != c.points[gid]:
+                failures.append(f"{student} {gid}: {score}/{c.points[gid]}: {entry.why}")
+    assert any(e.kind == "right" for entries in c.plan.values() for e in entries.values()), "no right answer graded"
+    assert not failures, f"{c.assignment}:\n  " + "\n  ".join(failures) + f"\n{c.log[-3000:]}"
