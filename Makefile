@@ -20,9 +20,10 @@ $(UV):
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock.txt
 
 $(STAMP): requirements.txt pyproject.toml | $(UV)
-	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.txt
+	$(UV) pip install --quiet --python $(PY) --require-hashes --compile-bytecode -r requirements.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dp100)" >/dev/null
+	$(PY) -m dp100.mlflow_store >/dev/null 2>&1  # the empty MLflow store new workspaces copy
 	@touch $@
 
 ## Open JupyterLab at the course start page (the five self-paced notebooks).

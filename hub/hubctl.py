@@ -112,13 +112,18 @@ def build_venv(root: Path) -> Path:
     if not (stamp.exists() and stamp.read_text() == want):
         shutil.rmtree(venv, ignore_errors=True)
         _run([_python(), "-m", "venv", "--without-pip", str(venv)])  # uv installs; no pip needed inside
-        _run(uv_pip + ["--require-hashes", "-r", str(REPO / "requirements.txt")])
+        # --compile-bytecode: uv writes no .pyc by default, and users cannot write them into this
+        # root-owned venv, so every kernel would compile mlflow, sklearn... from source at each import.
+        _run(uv_pip + ["--require-hashes", "--compile-bytecode", "-r", str(REPO / "requirements.txt")])
         stamp.write_text(want)
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).
     _run(uv_pip + ["--no-deps", "--reinstall-package", "dp100", "--no-build-isolation", str(REPO)], cwd=str(root))
     _run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
           "--display-name", "Python 3 (dp100)"])
+    # every workspace's MLflow store starts as a copy of this empty one (dp100/mlflow_store.py): users
+    # cannot write into the venv, so it is made here, once, or each of them pays MLflow's migrations
+    _run([str(venv / "bin" / "python"), "-m", "dp100.mlflow_store"], cwd=str(root))
     _write(venv / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "dp100-course.json", json.dumps(LAB_SETTINGS))
     for dirpath, dirnames, filenames in os.walk(venv):
         os.chmod(dirpath, 0o755)
