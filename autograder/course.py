@@ -18,7 +18,7 @@ import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from . import course_files
+from . import course_files, gradebook
 from .errors import SetupError  # noqa: F401  (re-exported: the grader's one error type)
 from .feedback import HiddenTests
 
@@ -86,7 +86,8 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
     try:
         os.chdir(course)
         api = NbGraderAPI(config=config)
-        result = api.generate_assignment(assignment, force=True, create=True)
+        with gradebook.alembic_head_in_process():   # its new gradebook, without an `alembic` subprocess
+            result = api.generate_assignment(assignment, force=True, create=True)
     finally:
         os.chdir(cwd)
     if not result.get("success"):

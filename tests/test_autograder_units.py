@@ -10,9 +10,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import ROOT
-from autograder import feedback, intake, sandbox, synthetic as syn, worker
+
+from autograder import feedback, intake, sandbox, worker
+from autograder import synthetic as syn
 from autograder.cli import parser
 from autograder.runner import isolation_plan
 
@@ -268,6 +269,7 @@ def test_cli_contract_options():
 
 @pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
                     reason="needs root to run processes as another uid (CI runs the tests as root)")
+@pytest.mark.root
 def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
     """What the grader does to a submission's leftovers and the workshop hub's teardown to its users."""
     import threading
@@ -275,7 +277,7 @@ def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
 
     import psutil
 
-    uid = 200_000 + os.getpid() % 100_000
+    uid = 200_000 + os.getpid() % 999   # below every sandbox's uid range (sandbox.probe: 201_000 and up)
     procs = [subprocess.Popen([sandbox.SETPRIV, f"--reuid={u}", f"--regid={u}", "--clear-groups", "sleep", "60"])
              for u in (uid, uid, uid + 1)]
     try:
@@ -333,3 +335,36 @@ def test_course_files_find_assignments_cells_and_regions(tmp_path):
     assert cf.visible_part(test) == syn.ANSWERS["nb90_pick"][2]
     assert cf.hidden_lines(test) == [syn.ANSWERS["nb90_pick"][3].format(secret=syn.SECRET)]
     assert cf.canonical(nb) == cf.canonical(cf.clone(nb)) and cf.canonical(nb).endswith("}\n")
+
+
+# -- a new gradebook without nbgrader's alembic subprocess ---------------------------------------
+def test_new_gradebook_is_stamped_with_the_in_process_alembic_head(tmp_path, monkeypatch):
+    import nbgrader
+    import nbgrader.api
+    from sqlalchemy import create_engine, text
+
+    from autograder import gradebook
+
+    theirs = getattr(nbgrader.api, "get_alembic_version", None)
+    seam = "Gradebook.__init__ stamps a new gradebook with nbgrader.api.get_alembic_version()"
+    assert theirs is not None and "get_alembic_version" in nbgrader.api.Gradebook.__init__.__code__.co_names, (
+        f"nbgrader {nbgrader.__version__} changed: {seam} no longer holds; autograder/gradebook.py "
+        "alembic_head_in_process() now does nothing (each run pays an alembic subprocess again)")
+    monkeypatch.setenv("PATH", str(tmp_path))   # no `alembic` to run: only the in-process head can stamp it
+    with gradebook.alembic_head_in_process():
+        nbgrader.api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}").close()
+    assert nbgrader.api.get_alembic_version is theirs   # put back
+    with create_engine(f"sqlite:///{tmp_path / 'gradebook.db'}").connect() as db:
+        stamped = db.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert stamped == [gradebook.alembic_head()]
+
+
+@pytest.mark.slow
+def test_in_process_alembic_head_is_what_nbgrader_asks_alembic_for(monkeypatch):
+    """nbgrader's own answer, from its `alembic heads` subprocess (seconds: hence slow)."""
+    import nbgrader.api
+
+    from autograder import gradebook
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    assert gradebook.alembic_head() == nbgrader.api.get_alembic_version()
