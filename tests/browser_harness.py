@@ -43,9 +43,10 @@ LAB_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 
-#: Not copied into the throw-away course copy: environments, VCS, local state of earlier runs.
+#: Not copied into the throw-away course copy: environments, VCS, local state of earlier runs
+#: (a notebook's workspace is workspace-NN/; dp100/workspace.py is code and is copied).
 COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "test-artifacts", "workspace*", "gradebook.db", "submitted", "autograded",
+    ".venv", ".git", "test-artifacts", "workspace-*", "gradebook.db", "submitted", "autograded",
     "feedback", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "mlruns", "mlartifacts",
     "build", ".bench", "*.egg-info", "exchange")
 
@@ -101,7 +102,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self._known: dict[int, psutil.Process] = {}
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._logfile = open(self.log, "wb")
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
