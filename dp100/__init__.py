@@ -18,4 +18,5 @@ opendp, Microsoft's inference server) are used directly by the notebooks.
 - ``dp100.batch``: ParallelRunStep-style batch runner (run in pipelines by dp100.pipeline).  (04)
 - ``dp100.rbac``: Azure RBAC role evaluation (Actions minus NotActions, wildcards).           (05)
 """
+
 __version__ = "0.1.0"

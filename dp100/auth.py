@@ -20,6 +20,7 @@ The gate sits in front of the server, not in the entry script, for the same reas
 ``score.py`` stays the learner's code and never sees a key. ``dp100.serving.deploy`` wires the
 three together. Tokens are real HS256 JWTs (PyJWT), signed with a secret held by this process.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -34,8 +35,8 @@ import time
 import urllib.parse
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jwt
 
@@ -58,11 +59,11 @@ class Unauthorized(Exception):
 class DeploymentConfiguration:
     """What ``AciWebservice/AksWebservice/LocalWebservice.deploy_configuration`` return."""
 
-    compute_type: str            # "ACI", "AKS" or "Local"
-    auth_enabled: bool           # key-based authentication
-    token_auth_enabled: bool     # token-based authentication (AKS only)
+    compute_type: str  # "ACI", "AKS" or "Local"
+    auth_enabled: bool  # key-based authentication
+    token_auth_enabled: bool  # token-based authentication (AKS only)
     token_lifetime_s: float = 3600.0
-    port: int | None = None      # LocalWebservice only: the endpoint port
+    port: int | None = None  # LocalWebservice only: the endpoint port
     autoscale_min_replicas: int = 1
     autoscale_max_replicas: int = 10
     autoscale_target_utilization: int = 70
@@ -82,11 +83,14 @@ class AciWebservice:
     only key-based authentication exists on ACI (no tokens)."""
 
     @staticmethod
-    def deploy_configuration(cpu_cores: float = 0.1, memory_gb: float = 0.5,
-                             auth_enabled: bool = False, **_: object) -> DeploymentConfiguration:
+    def deploy_configuration(
+        cpu_cores: float = 0.1, memory_gb: float = 0.5, auth_enabled: bool = False, **_: object
+    ) -> DeploymentConfiguration:
         if "token_auth_enabled" in _:
-            raise AuthConfigError("token_auth_enabled: token-based authentication is only available "
-                                  "on AKS, not on ACI (use auth_enabled=True for keys)")
+            raise AuthConfigError(
+                "token_auth_enabled: token-based authentication is only available "
+                "on AKS, not on ACI (use auth_enabled=True for keys)"
+            )
         _check_bool("auth_enabled", auth_enabled)
         return DeploymentConfiguration("ACI", auth_enabled, False)
 
@@ -96,27 +100,45 @@ class AksWebservice:
     authentication is ENABLED by default; token-based authentication can replace it."""
 
     @staticmethod
-    def deploy_configuration(auth_enabled: bool | None = None, token_auth_enabled: bool = False,
-                             autoscale_enabled: bool = True, autoscale_min_replicas: int = 1,
-                             autoscale_max_replicas: int = 10, autoscale_target_utilization: int = 70,
-                             token_lifetime_s: float = 3600.0, **_: object) -> DeploymentConfiguration:
+    def deploy_configuration(
+        auth_enabled: bool | None = None,
+        token_auth_enabled: bool = False,
+        autoscale_enabled: bool = True,
+        autoscale_min_replicas: int = 1,
+        autoscale_max_replicas: int = 10,
+        autoscale_target_utilization: int = 70,
+        token_lifetime_s: float = 3600.0,
+        **_: object,
+    ) -> DeploymentConfiguration:
         _check_bool("token_auth_enabled", token_auth_enabled)
         if auth_enabled is None:  # AKS default: keys, unless tokens were asked for
             auth_enabled = not token_auth_enabled
         _check_bool("auth_enabled", auth_enabled)
         if auth_enabled and token_auth_enabled:
-            raise AuthConfigError("key-based (auth_enabled) and token-based (token_auth_enabled) "
-                                  "authentication cannot both be enabled on one web service")
-        if not (isinstance(autoscale_min_replicas, int) and isinstance(autoscale_max_replicas, int)
-                and 1 <= autoscale_min_replicas <= autoscale_max_replicas):
-            raise AuthConfigError("need 1 <= autoscale_min_replicas <= autoscale_max_replicas, got "
-                                  f"{autoscale_min_replicas!r} and {autoscale_max_replicas!r}")
+            raise AuthConfigError(
+                "key-based (auth_enabled) and token-based (token_auth_enabled) "
+                "authentication cannot both be enabled on one web service"
+            )
+        if not (
+            isinstance(autoscale_min_replicas, int)
+            and isinstance(autoscale_max_replicas, int)
+            and 1 <= autoscale_min_replicas <= autoscale_max_replicas
+        ):
+            raise AuthConfigError(
+                "need 1 <= autoscale_min_replicas <= autoscale_max_replicas, got "
+                f"{autoscale_min_replicas!r} and {autoscale_max_replicas!r}"
+            )
         if not (isinstance(token_lifetime_s, (int, float)) and token_lifetime_s > 0):
             raise AuthConfigError(f"token_lifetime_s must be a positive number, got {token_lifetime_s!r}")
-        return DeploymentConfiguration("AKS", auth_enabled, token_auth_enabled, float(token_lifetime_s),
-                                       autoscale_min_replicas=autoscale_min_replicas,
-                                       autoscale_max_replicas=autoscale_max_replicas,
-                                       autoscale_target_utilization=autoscale_target_utilization)
+        return DeploymentConfiguration(
+            "AKS",
+            auth_enabled,
+            token_auth_enabled,
+            float(token_lifetime_s),
+            autoscale_min_replicas=autoscale_min_replicas,
+            autoscale_max_replicas=autoscale_max_replicas,
+            autoscale_target_utilization=autoscale_target_utilization,
+        )
 
 
 class LocalWebservice:
@@ -139,8 +161,7 @@ class EndpointAuth:
     ``clock`` (seconds since the epoch) is injectable so tests can expire a token without waiting.
     """
 
-    def __init__(self, mode: str = KEY, token_lifetime_s: float = 3600.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, mode: str = KEY, token_lifetime_s: float = 3600.0, clock: Callable[[], float] = time.time):
         if mode not in (NONE, KEY, TOKEN):
             raise AuthConfigError(f"auth mode {mode!r}: use 'none', 'key' or 'token'")
         if not (isinstance(token_lifetime_s, (int, float)) and token_lifetime_s > 0):
@@ -153,8 +174,7 @@ class EndpointAuth:
         self._signing_secret = secrets.token_bytes(32)
 
     @classmethod
-    def from_config(cls, config: DeploymentConfiguration,
-                    clock: Callable[[], float] = time.time) -> "EndpointAuth":
+    def from_config(cls, config: DeploymentConfiguration, clock: Callable[[], float] = time.time) -> EndpointAuth:
         return cls(config.auth_mode, config.token_lifetime_s, clock)
 
     # -- keys ---------------------------------------------------------------------------------
@@ -184,7 +204,7 @@ class EndpointAuth:
         now = self._clock()
         claims = {"aud": _AUDIENCE, "iat": now, "exp": now + self.token_lifetime_s, "jti": uuid.uuid4().hex}
         token = jwt.encode(claims, self._signing_secret, algorithm="HS256")
-        refresh_after = _dt.datetime.fromtimestamp(now + self.token_lifetime_s / 2, tz=_dt.timezone.utc)
+        refresh_after = _dt.datetime.fromtimestamp(now + self.token_lifetime_s / 2, tz=_dt.UTC)
         return token, refresh_after
 
     # -- the check ----------------------------------------------------------------------------
@@ -205,12 +225,17 @@ class EndpointAuth:
                 raise Unauthorized("invalid key (was it regenerated? get_keys() returns the current pair)")
             return
         try:
-            claims = jwt.decode(credential, self._signing_secret, algorithms=["HS256"], audience=_AUDIENCE,
-                                options={"verify_exp": False, "verify_iat": False})
+            claims = jwt.decode(
+                credential,
+                self._signing_secret,
+                algorithms=["HS256"],
+                audience=_AUDIENCE,
+                options={"verify_exp": False, "verify_iat": False},
+            )
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token ({exc})") from None
         if self._clock() >= float(claims["exp"]):
-            expired = _dt.datetime.fromtimestamp(float(claims["exp"]), tz=_dt.timezone.utc)
+            expired = _dt.datetime.fromtimestamp(float(claims["exp"]), tz=_dt.UTC)
             raise Unauthorized(f"token expired at {expired:%H:%M:%S} UTC: call get_token() for a new one")
 
 
@@ -260,7 +285,7 @@ def canonical_target(target: str) -> tuple[str, str]:
 
 
 class _GateHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive for clients (requests.Session)
+    protocol_version = "HTTP/1.1"  # keep-alive for clients (requests.Session)
     disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms delayed-ACK stall)
     server_version = "dp100-gate"
     sys_version = ""
@@ -284,8 +309,9 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
             return self._handle
         raise AttributeError(name)
 
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json",
-               extra: dict[str, str] | None = None) -> None:
+    def _reply(
+        self, status: int, body: bytes, content_type: str = "application/json", extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -318,28 +344,34 @@ class _GateHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return self._error(400, str(exc))
         method = self.command.upper()
-        if (method, path) not in PUBLIC:   # deny by default: only the public pair goes without a credential
+        if (method, path) not in PUBLIC:  # deny by default: only the public pair goes without a credential
             try:
                 gate.auth.check(self.headers.get("Authorization"))
             except Unauthorized as exc:
                 gate.rejected += 1
                 return self._error(401, str(exc), {"WWW-Authenticate": 'Bearer realm="dp100-local-endpoint"'})
         if method not in FORWARDED_METHODS:
-            return self._error(405, f"method {self.command[:20]!r} is not served here",
-                               {"Allow": ", ".join(FORWARDED_METHODS)})
+            return self._error(
+                405, f"method {self.command[:20]!r} is not served here", {"Allow": ", ".join(FORWARDED_METHODS)}
+            )
         target = urllib.parse.quote(path, safe="/") + (f"?{query}" if query else "")
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("authorization", "host", "connection", "keep-alive",
-                                        "content-length", "transfer-encoding")}
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower()
+            not in ("authorization", "host", "connection", "keep-alive", "content-length", "transfer-encoding")
+        }
         try:
             conn = http.client.HTTPConnection("127.0.0.1", gate.upstream_port, timeout=gate.timeout_s)
-            conn.request(method, target, body=body if method in ("POST", "PUT", "PATCH") else None,
-                         headers=headers)
+            conn.request(method, target, body=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
             resp = conn.getresponse()
             payload = resp.read()
-            passthrough = {k: v for k, v in resp.getheaders()
-                           if k.lower() not in ("content-length", "content-type", "connection", "server",
-                                                "date", "transfer-encoding")}
+            passthrough = {
+                k: v
+                for k, v in resp.getheaders()
+                if k.lower()
+                not in ("content-length", "content-type", "connection", "server", "date", "transfer-encoding")
+            }
             conn.close()
         except (OSError, http.client.HTTPException) as exc:
             return self._error(502, f"scoring server not reachable on port {gate.upstream_port}: {exc}")
@@ -379,8 +411,12 @@ class AuthProxy:
         self._server = _GateServer(("127.0.0.1", port), _GateHandler)
         self._server.gate = self
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"dp100-gate-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"dp100-gate-{self.port}",
+            daemon=True,
+        )
         self._running = False
 
     def _log(self, line: str) -> None:
@@ -390,7 +426,7 @@ class AuthProxy:
     def log_lines(self) -> list[str]:
         return list(self._lines)
 
-    def start(self) -> "AuthProxy":
+    def start(self) -> AuthProxy:
         if not self._running:
             self._thread.start()
             self._running = True
@@ -402,7 +438,7 @@ class AuthProxy:
             self._running = False
         self._server.server_close()
 
-    def __enter__(self) -> "AuthProxy":
+    def __enter__(self) -> AuthProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -39,6 +39,7 @@ of the pipeline run and streams its log in ``wait_for_completion(show_output=Tru
 ``Pipeline.publish``, ``PublishedPipeline`` and ``PipelineEndpoint`` (versions and a default) are
 there too.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -46,9 +47,10 @@ import datetime as _dt
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -57,14 +59,24 @@ from dp100.batch_inputs import TabularInput, step_input
 from dp100.batch_worker import init_worker, score_mini_batch
 from dp100.pipeline_data import PipelineData, PipelineParameter
 
-__all__ = ["REFERENCE_BATCH_SCRIPT", "BatchConfigError", "BatchResult", "BatchRunError", "ParallelRunConfig",
-           "ParallelRunStep", "TabularInput", "run_parallel", "step_input", "write_reference_batch_script"]
+__all__ = [
+    "REFERENCE_BATCH_SCRIPT",
+    "BatchConfigError",
+    "BatchResult",
+    "BatchRunError",
+    "ParallelRunConfig",
+    "ParallelRunStep",
+    "TabularInput",
+    "run_parallel",
+    "step_input",
+    "write_reference_batch_script",
+]
 
 
 class BatchRunError(RuntimeError):
     """A batch run failed (error threshold exceeded, or init() failed). ``result`` keeps what was done."""
 
-    def __init__(self, message: str, result: "BatchResult"):
+    def __init__(self, message: str, result: BatchResult):
         super().__init__(message)
         self.result = result
 
@@ -126,8 +138,15 @@ class ParallelRunStep:
     steps read. ``step.run()`` scores at once, outside any pipeline.
     """
 
-    def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
-                 output: Any = "batch-output", allow_reuse: bool = False, **_: Any):
+    def __init__(
+        self,
+        name: str,
+        parallel_run_config: ParallelRunConfig,
+        inputs: list[Any],
+        output: Any = "batch-output",
+        allow_reuse: bool = False,
+        **_: Any,
+    ):
         if not isinstance(name, str) or not name.strip():
             raise BatchConfigError(f"step name {name!r}: give the step a name")
         if not isinstance(parallel_run_config, ParallelRunConfig):
@@ -145,23 +164,36 @@ class ParallelRunStep:
         """The PipelineData this step writes (for the pipeline's wiring): its output, if one."""
         return [self.output] if isinstance(self.output, PipelineData) else []
 
-    def run(self, inputs: Any = None, output_dir: str | os.PathLike | None = None, show_progress: bool = True,
-            log=None) -> BatchResult:
+    def run(
+        self, inputs: Any = None, output_dir: str | os.PathLike | None = None, show_progress: bool = True, log=None
+    ) -> BatchResult:
         """Score the input now; return the :class:`BatchResult` (raise BatchRunError on failure)."""
         source = inputs if inputs is not None else self.inputs[0]
-        if isinstance(source, PipelineParameter):   # set at submit time; run alone: its default
+        if isinstance(source, PipelineParameter):  # set at submit time; run alone: its default
             source = source.default_value
         if output_dir is None and not isinstance(self.output, Path):
             raise BatchConfigError(f"step {self.name!r}: its output is a PipelineData; give output_dir to run it alone")
-        return run_parallel(self.parallel_run_config, step_input(source), output_dir or self.output,
-                            show_progress=show_progress, log=log, desc=self.name)
+        return run_parallel(
+            self.parallel_run_config,
+            step_input(source),
+            output_dir or self.output,
+            show_progress=show_progress,
+            log=log,
+            desc=self.name,
+        )
 
     def __repr__(self) -> str:
         return f"ParallelRunStep(name={self.name!r}, entry_script={self.parallel_run_config.entry_script!r})"
 
 
-def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.PathLike,
-                 show_progress: bool = True, log=None, desc: str = "batch") -> BatchResult:
+def run_parallel(
+    config: ParallelRunConfig,
+    inputs: Any,
+    output_dir: str | os.PathLike,
+    show_progress: bool = True,
+    log=None,
+    desc: str = "batch",
+) -> BatchResult:
     """Run ``config.entry_script`` over ``inputs`` in mini-batches on ``config.workers`` processes.
 
     ``inputs``: a Tabular dataset or :class:`TabularInput` (DataFrame mini-batches sized in bytes),
@@ -181,14 +213,21 @@ def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.Pa
     else:
         files = [str(f) for f in source]
         size = config.files_per_batch()
-        batches = [(f"files {i}-{min(i + size, len(files)) - 1}", files[i:i + size])
-                   for i in range(0, len(files), size)]
+        batches = [
+            (f"files {i}-{min(i + size, len(files)) - 1}", files[i : i + size]) for i in range(0, len(files), size)
+        ]
         unit, what, how = "file", f"{len(files)} files", f"of up to {size}"
     out_dir = Path(output_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     output_file = out_dir / config.append_row_file_name if config.output_action == "append_row" else None
-    result = BatchResult(out_dir, output_file, status="Running", input_kind="tabular" if tabular else "file",
-                         items_total=sum(len(b) for _, b in batches), mini_batches=len(batches))
+    result = BatchResult(
+        out_dir,
+        output_file,
+        status="Running",
+        input_kind="tabular" if tabular else "file",
+        items_total=sum(len(b) for _, b in batches),
+        mini_batches=len(batches),
+    )
     log_handle = open(result.log_file, "w")
 
     def say(line: str) -> None:
@@ -199,16 +238,21 @@ def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.Pa
         if log is not None:
             log(stamped)
 
-    say(f"{desc}: {what} in {len(batches)} mini-batches {how}, "
+    say(
+        f"{desc}: {what} in {len(batches)} mini-batches {how}, "
         f"{config.workers} worker process(es), error_threshold={config.error_threshold} ({unit}s), "
-        f"output_action={config.output_action}")
+        f"output_action={config.output_action}"
+    )
     if output_file is not None:
         output_file.write_text("")
     start = time.perf_counter()
     env = {k: str(v) for k, v in config.environment_variables.items()}
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(config.workers, len(batches)), mp_context=multiprocessing.get_context("fork"),
-        initializer=init_worker, initargs=(str(config.script_path), env))
+        max_workers=min(config.workers, len(batches)),
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=init_worker,
+        initargs=(str(config.script_path), env),
+    )
     bar = tqdm(total=result.items_total, unit=unit, desc=desc, disable=not show_progress, leave=False)
     failure: str | None = None
     seen_pids: set[int] = set()
@@ -249,8 +293,9 @@ def run_parallel(config: ParallelRunConfig, inputs: Any, output_dir: str | os.Pa
                 bar.update(outcome["count"])
             if config.error_threshold != -1 and result.failed_items > config.error_threshold:
                 bad = "; ".join(f"{k}: {v}" for k, v in result.failed_files.items())
-                failure = (f"error_threshold={config.error_threshold} exceeded: {result.failed_items} "
-                           f"{unit}(s) failed ({bad})")
+                failure = (
+                    f"error_threshold={config.error_threshold} exceeded: {result.failed_items} {unit}(s) failed ({bad})"
+                )
                 break
     finally:
         bar.close()

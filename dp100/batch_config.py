@@ -1,6 +1,7 @@
 """The configuration of a batch step: local equivalent of Azure ML's ``ParallelRunConfig`` (SDK v1),
 checked when it is made (mini-batch size, error threshold, output action, the entry script's
 ``init()`` and ``run(mini_batch)``)."""
+
 from __future__ import annotations
 
 import ast
@@ -11,10 +12,10 @@ from typing import Any
 
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 DEFAULT_OUTPUT_FILE = "parallel_run_step.txt"
-DEFAULT_FILES_PER_BATCH = 10          # Azure's default mini_batch_size for a File dataset
-DEFAULT_BATCH_SIZE = "1MB"            # ... and for a Tabular dataset
+DEFAULT_FILES_PER_BATCH = 10  # Azure's default mini_batch_size for a File dataset
+DEFAULT_BATCH_SIZE = "1MB"  # ... and for a Tabular dataset
 _SIZE = re.compile(r"^\s*(\d+)\s*(KB|MB|GB)?\s*$", re.IGNORECASE)
-_UNITS = {None: 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+_UNITS = {None: 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
 class BatchConfigError(ValueError):
@@ -27,8 +28,10 @@ def _normalise_size(value: Any) -> int | str:
         raise BatchConfigError(f"mini_batch_size must be a number of files or a data size like '1MB', got {value!r}")
     match = _SIZE.match(str(int(value)) if isinstance(value, float) else str(value))
     if not match or int(match.group(1)) < 1:
-        raise BatchConfigError(f"mini_batch_size must be a number of files >= 1 (File input) or a data size "
-                               f"like '1MB', '64KB', 1024 (Tabular input), got {value!r}")
+        raise BatchConfigError(
+            f"mini_batch_size must be a number of files >= 1 (File input) or a data size "
+            f"like '1MB', '64KB', 1024 (Tabular input), got {value!r}"
+        )
     number, unit = match.groups()
     return f"{int(number)}{unit.upper()}" if unit else int(number)
 
@@ -46,7 +49,7 @@ class ParallelRunConfig:
     """``ParallelRunConfig(...)`` of SDK v1: the entry script and how to parallelise it."""
 
     entry_script: str
-    mini_batch_size: int | str | None = None     # files (File input) or a data size (Tabular input)
+    mini_batch_size: int | str | None = None  # files (File input) or a data size (Tabular input)
     error_threshold: int = 0
     output_action: str = "append_row"
     process_count_per_node: int = 1
@@ -62,8 +65,9 @@ class ParallelRunConfig:
             self.mini_batch_size = _normalise_size(self.mini_batch_size)
         threshold = self.error_threshold
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < -1:
-            raise BatchConfigError(f"error_threshold must be a whole number >= -1 (-1: ignore all failures), "
-                                   f"got {self.error_threshold!r}")
+            raise BatchConfigError(
+                f"error_threshold must be a whole number >= -1 (-1: ignore all failures), got {self.error_threshold!r}"
+            )
         if self.output_action not in OUTPUT_ACTIONS:
             raise BatchConfigError(f"output_action must be one of {OUTPUT_ACTIONS}, got {self.output_action!r}")
         for name in ("process_count_per_node", "node_count"):
@@ -77,8 +81,10 @@ class ParallelRunConfig:
             raise BatchConfigError(f"entry script not found: {path}")
         missing = {"init", "run"} - _entry_functions(path)
         if missing:
-            raise BatchConfigError(f"entry script {path.name} must define init() and run(mini_batch); "
-                                   f"missing: {', '.join(sorted(missing))}")
+            raise BatchConfigError(
+                f"entry script {path.name} must define init() and run(mini_batch); "
+                f"missing: {', '.join(sorted(missing))}"
+            )
 
     @property
     def script_path(self) -> Path:
@@ -95,8 +101,10 @@ class ParallelRunConfig:
         if size is None:
             return DEFAULT_FILES_PER_BATCH
         if isinstance(size, str):
-            raise BatchConfigError(f"mini_batch_size={size!r} is a data size, which sizes a Tabular dataset's "
-                                   "mini-batches; for a File input give a number of files (e.g. 6)")
+            raise BatchConfigError(
+                f"mini_batch_size={size!r} is a data size, which sizes a Tabular dataset's "
+                "mini-batches; for a File input give a number of files (e.g. 6)"
+            )
         return size
 
     def bytes_per_batch(self) -> int:
@@ -106,8 +114,13 @@ class ParallelRunConfig:
         return int(number) * _UNITS[unit.upper() if unit else None]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"entry_script": str(self.script_path), "mini_batch_size": self.mini_batch_size,
-                "error_threshold": self.error_threshold, "output_action": self.output_action,
-                "process_count_per_node": self.process_count_per_node, "node_count": self.node_count,
-                "append_row_file_name": self.append_row_file_name,
-                "environment_variables": dict(self.environment_variables)}
+        return {
+            "entry_script": str(self.script_path),
+            "mini_batch_size": self.mini_batch_size,
+            "error_threshold": self.error_threshold,
+            "output_action": self.output_action,
+            "process_count_per_node": self.process_count_per_node,
+            "node_count": self.node_count,
+            "append_row_file_name": self.append_row_file_name,
+            "environment_variables": dict(self.environment_variables),
+        }

@@ -1,12 +1,14 @@
 """The inputs of a batch step: local equivalent of the two input contracts of Azure ML's
 ``ParallelRunStep`` (SDK v1): a Tabular dataset's rows cut into DataFrames by size, or a File
 dataset's (a folder's, a list's) files cut into lists of paths by count."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -31,7 +33,7 @@ class TabularInput:
             except Exception as exc:
                 raise BatchConfigError(f"tabular input {f.name}: not delimited text: {exc}") from None
             lines = [line for line in f.read_bytes().splitlines(keepends=True)[1:] if line.strip()]
-            if len(lines) != len(frame):   # quoted line breaks: measure the rows as written back
+            if len(lines) != len(frame):  # quoted line breaks: measure the rows as written back
                 lines = frame.to_csv(sep=self.separator, header=False, index=False).encode().splitlines(keepends=True)
             frames.append(frame)
             sizes += [len(line) for line in lines]
@@ -48,19 +50,20 @@ class TabularInput:
                 total = 0
             total += size
         cuts.append(len(sizes))
-        return [(f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True))
-                for a, b in zip(cuts, cuts[1:]) if b > a]
+        return [
+            (f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True)) for a, b in zip(cuts, cuts[1:], strict=False) if b > a
+        ]
 
     def __len__(self) -> int:
         return len(self.files)
 
 
-def step_input(inputs: Any) -> "list[Path] | TabularInput":
+def step_input(inputs: Any) -> list[Path] | TabularInput:
     """A step input as its contract: a :class:`TabularInput` for a Tabular dataset; the list of
     files for a File dataset, a folder, a file or a list of files."""
-    if isinstance(inputs, DatasetConsumptionConfig):   # dataset.as_named_input(name): the dataset
+    if isinstance(inputs, DatasetConsumptionConfig):  # dataset.as_named_input(name): the dataset
         inputs = inputs.dataset
-    if isinstance(inputs, TabularDataset):   # a FileDataset is one too
+    if isinstance(inputs, TabularDataset):  # a FileDataset is one too
         files = inputs.local_paths()
     elif isinstance(inputs, TabularInput):
         files = list(inputs.files)

@@ -1,6 +1,7 @@
 """A worker process of a batch step: local equivalent of one process on a node of an Azure ML
 ``ParallelRunStep`` (SDK v1), which loads the entry script, runs ``init()`` once and ``run(mini_batch)``
 per mini-batch."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,6 +22,7 @@ def init_worker(script: str, env: dict[str, str]) -> None:
     os.environ.update(env)
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(1)  # several worker processes share the cores: one thread each
     except Exception:
         pass
@@ -49,11 +51,16 @@ def _to_lines(value: Any, separator: str = " ") -> list[str]:
 
 
 def _failed(names: list[str], count: int, exc: Exception) -> dict[str, Any]:
-    return {"names": names, "count": count, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-            "trace": traceback.format_exc(limit=3)}
+    return {
+        "names": names,
+        "count": count,
+        "ok": False,
+        "error": f"{type(exc).__name__}: {exc}",
+        "trace": traceback.format_exc(limit=3),
+    }
 
 
-def score_mini_batch(label: str, mini_batch: "list[str] | pd.DataFrame") -> dict[str, Any]:
+def score_mini_batch(label: str, mini_batch: list[str] | pd.DataFrame) -> dict[str, Any]:
     """Score one mini-batch (file paths or a DataFrame); per-item outcomes let the parent count failures."""
     out = {"pid": os.getpid(), "init_s": _WORKER.get("init_s"), "outcomes": []}
     if "init_error" in _WORKER:
@@ -67,7 +74,7 @@ def score_mini_batch(label: str, mini_batch: "list[str] | pd.DataFrame") -> dict
         out["outcomes"].append({"names": names, "count": len(mini_batch), "ok": True, "lines": lines})
         return out
     except Exception as exc:
-        if tabular or len(mini_batch) == 1:   # tabular: every record of the mini-batch failed
+        if tabular or len(mini_batch) == 1:  # tabular: every record of the mini-batch failed
             out["outcomes"].append(_failed(names, len(mini_batch), exc))
             return out
     for f in mini_batch:  # a mini-batch of files failed: score its files one by one to find the bad one(s)

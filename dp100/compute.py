@@ -1,19 +1,28 @@
 """Compute targets of a local workspace: local equivalent of Azure ML's ``AmlCompute``,
 ``ComputeTarget`` and ``ComputeTargetException`` (SDK v1), a pool of worker processes per cluster."""
+
 from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from dp100.workspace_folder import WorkspaceError, WorkspaceFolder, read_json, write_json
 
 #: the registry of a workspace's compute targets, in its folder
 REGISTRY = "compute.json"
 #: The VM sizes this local equivalent accepts (a few real Azure names; the local pool ignores size).
-VM_SIZES = {"STANDARD_D11_V2", "STANDARD_DS3_V2", "STANDARD_DS11_V2", "STANDARD_D2_V2",
-            "STANDARD_D3_V2", "STANDARD_NC6", "STANDARD_E4DS_V4"}
+VM_SIZES = {
+    "STANDARD_D11_V2",
+    "STANDARD_DS3_V2",
+    "STANDARD_DS11_V2",
+    "STANDARD_D2_V2",
+    "STANDARD_D3_V2",
+    "STANDARD_NC6",
+    "STANDARD_E4DS_V4",
+}
 
 
 class ComputeTargetException(WorkspaceError):
@@ -32,9 +41,13 @@ class ProvisioningConfiguration:
 
 class AmlCompute:
     @staticmethod
-    def provisioning_configuration(vm_size: str = "STANDARD_DS3_V2", min_nodes: int = 0,
-                                   max_nodes: int = 4, idle_seconds_before_scaledown: int = 1800,
-                                   **_: Any) -> ProvisioningConfiguration:
+    def provisioning_configuration(
+        vm_size: str = "STANDARD_DS3_V2",
+        min_nodes: int = 0,
+        max_nodes: int = 4,
+        idle_seconds_before_scaledown: int = 1800,
+        **_: Any,
+    ) -> ProvisioningConfiguration:
         if vm_size.upper() not in VM_SIZES:
             raise WorkspaceError(f"vm_size {vm_size!r} is not one this course knows: {sorted(VM_SIZES)}")
         if not (isinstance(max_nodes, int) and max_nodes >= 1):
@@ -54,8 +67,9 @@ class ComputeTarget:
     def __init__(self, workspace: WorkspaceFolder, name: str):
         registry = read_json(workspace.root / REGISTRY, {})
         if name not in registry:
-            raise ComputeTargetException(f"no compute target {name!r} in workspace {workspace.name!r}; "
-                                         f"created: {sorted(registry)}")
+            raise ComputeTargetException(
+                f"no compute target {name!r} in workspace {workspace.name!r}; created: {sorted(registry)}"
+            )
         self.workspace = workspace
         self.name = name
         self.config = ProvisioningConfiguration(**registry[name])
@@ -63,15 +77,18 @@ class ComputeTarget:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     @staticmethod
-    def create(workspace: WorkspaceFolder, name: str, provisioning_configuration: ProvisioningConfiguration
-               ) -> "ComputeTarget":
+    def create(
+        workspace: WorkspaceFolder, name: str, provisioning_configuration: ProvisioningConfiguration
+    ) -> ComputeTarget:
         """``ComputeTarget.create(workspace, name, provisioning_configuration)``: the SDK v1 signature
         (the notes' ``compute_config=`` keyword raises ``TypeError`` there as here)."""
         if not isinstance(workspace, WorkspaceFolder):
             raise WorkspaceError(f"ComputeTarget.create: workspace must be a Workspace, got {workspace!r}")
         if not isinstance(provisioning_configuration, ProvisioningConfiguration):
-            raise WorkspaceError("ComputeTarget.create: provisioning_configuration must come from "
-                                 f"AmlCompute.provisioning_configuration(...), got {provisioning_configuration!r}")
+            raise WorkspaceError(
+                "ComputeTarget.create: provisioning_configuration must come from "
+                f"AmlCompute.provisioning_configuration(...), got {provisioning_configuration!r}"
+            )
         if not name or len(name) > 24 or not name.replace("-", "").isalnum():
             raise WorkspaceError(f"compute name {name!r}: 1-24 letters, digits or hyphens")
         registry = read_json(workspace.root / REGISTRY, {})
@@ -82,7 +99,7 @@ class ComputeTarget:
         return target
 
     @staticmethod
-    def list(workspace: WorkspaceFolder) -> dict[str, "ComputeTarget"]:
+    def list(workspace: WorkspaceFolder) -> dict[str, ComputeTarget]:
         """Every compute target of the workspace, by name (what ``ws.compute_targets`` lists)."""
         return {name: ComputeTarget(workspace, name) for name in read_json(workspace.root / REGISTRY, {})}
 
@@ -94,8 +111,13 @@ class ComputeTarget:
     def vm_size(self) -> str:
         return self.config.vm_size
 
-    def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
-                            timeout_in_minutes: int = 20, is_delete_operation: bool = False) -> None:
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        min_node_count: int | None = None,
+        timeout_in_minutes: int = 20,
+        is_delete_operation: bool = False,
+    ) -> None:
         """Block until provisioning has finished (in Azure: minutes; here: at once). The SDK's
         other arguments are accepted; locally nodes start on first use, so there is nothing to wait for."""
         if show_output:
@@ -105,7 +127,8 @@ class ComputeTarget:
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
         if self._pool is None:  # nodes start on first use and scale down on shutdown()
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.max_nodes, mp_context=multiprocessing.get_context("fork"))
+                max_workers=self.max_nodes, mp_context=multiprocessing.get_context("fork")
+            )
         return self._pool.submit(fn, *args, **kwargs)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
@@ -125,7 +148,7 @@ class ComputeTarget:
         registry.pop(self.name, None)
         write_json(self.workspace.root / REGISTRY, registry)
 
-    def __enter__(self) -> "ComputeTarget":
+    def __enter__(self) -> ComputeTarget:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -4,11 +4,12 @@ Both files ship in ``data/`` (see each folder's README for provenance and licenc
 the file's sha256 against the checksum the README publishes, so a learner who edited or truncated a
 file gets an error naming the file and what is wrong instead of silently different numbers.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -23,14 +24,34 @@ CHECKSUMS = {
 }
 
 BIKE_DTYPES = {
-    "instant": "int64", "season": "int64", "yr": "int64", "mnth": "int64", "hr": "int64",
-    "holiday": "int64", "weekday": "int64", "workingday": "int64", "weathersit": "int64",
-    "temp": "float64", "atemp": "float64", "hum": "float64", "windspeed": "float64",
-    "casual": "int64", "registered": "int64", "cnt": "int64",
+    "instant": "int64",
+    "season": "int64",
+    "yr": "int64",
+    "mnth": "int64",
+    "hr": "int64",
+    "holiday": "int64",
+    "weekday": "int64",
+    "workingday": "int64",
+    "weathersit": "int64",
+    "temp": "float64",
+    "atemp": "float64",
+    "hum": "float64",
+    "windspeed": "float64",
+    "casual": "int64",
+    "registered": "int64",
+    "cnt": "int64",
 }
 
-CREDIT_NUMERIC = ["duration_months", "credit_amount", "installment_rate_pct", "residence_since",
-                  "age", "existing_credits", "people_liable", "default"]
+CREDIT_NUMERIC = [
+    "duration_months",
+    "credit_amount",
+    "installment_rate_pct",
+    "residence_since",
+    "age",
+    "existing_credits",
+    "people_liable",
+    "default",
+]
 
 
 class DataFileError(RuntimeError):
@@ -42,7 +63,7 @@ def data_path(relative: str) -> Path:
     return DATA_DIR / relative
 
 
-@lru_cache(maxsize=None)
+@cache
 def verify(relative: str) -> Path:
     """Check that ``data/<relative>`` exists and matches its published checksum; return its path."""
     path = data_path(relative)
@@ -51,13 +72,15 @@ def verify(relative: str) -> Path:
     if not path.is_file():
         raise DataFileError(
             f"data file missing: {path}. It ships with the course; restore it with "
-            f"`git checkout -- data/{relative}` (or rebuild with `python data/build_data.py`).")
+            f"`git checkout -- data/{relative}` (or rebuild with `python data/build_data.py`)."
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != CHECKSUMS[relative]:
         raise DataFileError(
             f"data file altered: {path} has sha256 {digest[:16]}..., expected "
             f"{CHECKSUMS[relative][:16]}... (see data/{relative.split('/')[0]}/README.md). "
-            f"Restore it with `git checkout -- data/{relative}`.")
+            f"Restore it with `git checkout -- data/{relative}`."
+        )
     return path
 
 

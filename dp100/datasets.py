@@ -1,6 +1,7 @@
 """Datasets of a local workspace: local equivalent of Azure ML's ``Dataset`` (SDK v1: ``Dataset.Tabular``,
 ``Dataset.File``, ``TabularDataset``, ``FileDataset``) and of ``dataset.as_named_input(name)``
 (``DatasetConsumptionConfig``): lazy references to files in datastores, versioned in ``datasets.json``."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -44,7 +45,7 @@ def _new_dataset(kind: type, path: Any, **options: Any) -> Any:
 class TabularDataset:
     """A lazy reference to delimited files in datastores. Registering names and versions it."""
 
-    paths: list[tuple[str, str]]          # (datastore name, relative path)
+    paths: list[tuple[str, str]]  # (datastore name, relative path)
     workspace_root: str
     separator: str = ","
     name: str | None = None
@@ -63,8 +64,10 @@ class TabularDataset:
         files = self.local_paths()
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
-            raise WorkspaceError(f"dataset {self.name or '(unregistered)'} version {self.version}: "
-                                 f"file(s) not found: {', '.join(missing)}")
+            raise WorkspaceError(
+                f"dataset {self.name or '(unregistered)'} version {self.version}: "
+                f"file(s) not found: {', '.join(missing)}"
+            )
         return files
 
     def to_pandas_dataframe(self) -> pd.DataFrame:
@@ -76,33 +79,48 @@ class TabularDataset:
             df[self.timestamp_column] = pd.to_datetime(df[self.timestamp_column])
         return df
 
-    def as_named_input(self, name: str) -> "DatasetConsumptionConfig":
+    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Hand this dataset to a script run or pipeline step as ``run.input_datasets[name]``."""
         return DatasetConsumptionConfig(name, self)
 
-    def with_timestamp_columns(self, timestamp: str) -> "TabularDataset":
+    def with_timestamp_columns(self, timestamp: str) -> TabularDataset:
         """Give the dataset the timeseries trait (needed by a data-drift target dataset)."""
-        return TabularDataset(**{**self.__dict__, "timestamp_column": timestamp, "name": None,
-                                 "version": None})
+        return TabularDataset(**{**self.__dict__, "timestamp_column": timestamp, "name": None, "version": None})
 
-    def register(self, workspace: WorkspaceFolder, name: str, description: str | None = None,
-                 tags: dict[str, str] | None = None, create_new_version: bool = False) -> "TabularDataset":
+    def register(
+        self,
+        workspace: WorkspaceFolder,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        create_new_version: bool = False,
+    ) -> TabularDataset:
         """Register under ``name``. An existing name needs ``create_new_version=True`` (as in Azure)
         unless the definition is identical, in which case the existing version is returned."""
         registry = read_json(workspace.root / REGISTRY, {})
         versions = registry.get(name, [])
-        definition = {"paths": [list(p) for p in self.paths], "separator": self.separator,
-                      "timestamp_column": self.timestamp_column}
+        definition = {
+            "paths": [list(p) for p in self.paths],
+            "separator": self.separator,
+            "timestamp_column": self.timestamp_column,
+        }
         if self.KIND != "tabular":
             definition["kind"] = self.KIND
         if versions and not create_new_version:
             latest = versions[-1]
             if latest.get("kind", "tabular") == self.KIND and all(latest.get(k) == v for k, v in definition.items()):
                 return Dataset.get_by_name(workspace, name, latest["version"])
-            raise WorkspaceError(f"dataset {name!r} already exists (version {latest['version']}) with a "
-                                 "different definition: pass create_new_version=True to add a version")
-        entry = {**definition, "version": len(versions) + 1, "description": description,
-                 "tags": tags or {}, "registered": _dt.datetime.now().isoformat(timespec="seconds")}
+            raise WorkspaceError(
+                f"dataset {name!r} already exists (version {latest['version']}) with a "
+                "different definition: pass create_new_version=True to add a version"
+            )
+        entry = {
+            **definition,
+            "version": len(versions) + 1,
+            "description": description,
+            "tags": tags or {},
+            "registered": _dt.datetime.now().isoformat(timespec="seconds"),
+        }
         registry[name] = versions + [entry]
         write_json(workspace.root / REGISTRY, registry)
         return Dataset.get_by_name(workspace, name, entry["version"])
@@ -120,9 +138,13 @@ class _TabularFactory:
         return _new_dataset(TabularDataset, path, separator=separator)
 
     @staticmethod
-    def register_pandas_dataframe(dataframe: pd.DataFrame, target: Any, name: str,
-                                  description: str | None = None,
-                                  tags: dict[str, str] | None = None) -> TabularDataset:
+    def register_pandas_dataframe(
+        dataframe: pd.DataFrame,
+        target: Any,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> TabularDataset:
         """Write ``dataframe`` into ``target`` (a datastore or a (datastore, folder) pair) and
         register it as a new version of ``name``."""
         store, folder = (target, "") if isinstance(target, Datastore) else _as_paths(target)[0]
@@ -148,14 +170,16 @@ class FileDataset(TabularDataset):
         return ["/" + rel for _, rel in self.paths]
 
     def to_pandas_dataframe(self) -> pd.DataFrame:
-        raise WorkspaceError("a FileDataset has no to_pandas_dataframe(): it holds files, not rows "
-                             "(read them from to_path(), or use Dataset.Tabular.from_delimited_files)")
+        raise WorkspaceError(
+            "a FileDataset has no to_pandas_dataframe(): it holds files, not rows "
+            "(read them from to_path(), or use Dataset.Tabular.from_delimited_files)"
+        )
 
-    def with_timestamp_columns(self, timestamp: str) -> "TabularDataset":
+    def with_timestamp_columns(self, timestamp: str) -> TabularDataset:
         raise WorkspaceError("a FileDataset has no columns: use Dataset.Tabular for a timeseries")
 
     def __repr__(self) -> str:
-        return "File" + super().__repr__()[len("Tabular"):]
+        return "File" + super().__repr__()[len("Tabular") :]
 
 
 class _FileFactory:
@@ -177,22 +201,28 @@ class Dataset:
     def get_by_name(workspace: WorkspaceFolder, name: str, version: int | str = "latest") -> TabularDataset:
         registry = read_json(workspace.root / REGISTRY, {})
         if name not in registry:
-            raise WorkspaceError(f"no dataset {name!r} in workspace {workspace.name!r}; "
-                                 f"registered: {sorted(registry)}")
+            raise WorkspaceError(f"no dataset {name!r} in workspace {workspace.name!r}; registered: {sorted(registry)}")
         versions = registry[name]
         if version == "latest":
             entry = versions[-1]
         else:
             match = [v for v in versions if str(v["version"]) == str(version)]
             if not match:
-                raise WorkspaceError(f"dataset {name!r} has no version {version!r}; "
-                                     f"versions: {[v['version'] for v in versions]}")
+                raise WorkspaceError(
+                    f"dataset {name!r} has no version {version!r}; versions: {[v['version'] for v in versions]}"
+                )
             entry = match[0]
         kind = FileDataset if entry.get("kind") == "file" else TabularDataset
-        return kind(paths=[tuple(p) for p in entry["paths"]], workspace_root=str(workspace.root),
-                              separator=entry["separator"], name=name, version=entry["version"],
-                              description=entry.get("description"), tags=entry.get("tags", {}),
-                              timestamp_column=entry.get("timestamp_column"))
+        return kind(
+            paths=[tuple(p) for p in entry["paths"]],
+            workspace_root=str(workspace.root),
+            separator=entry["separator"],
+            name=name,
+            version=entry["version"],
+            description=entry.get("description"),
+            tags=entry.get("tags", {}),
+            timestamp_column=entry.get("timestamp_column"),
+        )
 
     @staticmethod
     def get_all(workspace: WorkspaceFolder) -> dict[str, TabularDataset]:
@@ -220,8 +250,13 @@ class DatasetConsumptionConfig:
 
     def to_spec(self) -> dict[str, Any]:
         d = self.dataset
-        return {"paths": [list(p) for p in d.paths], "separator": d.separator, "name": d.name,
-                "version": d.version, "timestamp_column": d.timestamp_column}
+        return {
+            "paths": [list(p) for p in d.paths],
+            "separator": d.separator,
+            "name": d.name,
+            "version": d.version,
+            "timestamp_column": d.timestamp_column,
+        }
 
     def __repr__(self) -> str:
         return f"DatasetConsumptionConfig(name={self.name!r}, dataset={self.dataset!r})"
@@ -234,6 +269,11 @@ def as_named_input(dataset: TabularDataset, name: str) -> DatasetConsumptionConf
 
 def dataset_from_spec(spec: dict[str, Any], workspace_root: str) -> TabularDataset:
     """The dataset a run's ``DatasetConsumptionConfig`` spec describes (inside the submitted script)."""
-    return TabularDataset(paths=[tuple(p) for p in spec["paths"]], workspace_root=workspace_root,
-                          separator=spec.get("separator", ","), name=spec.get("name"),
-                          version=spec.get("version"), timestamp_column=spec.get("timestamp_column"))
+    return TabularDataset(
+        paths=[tuple(p) for p in spec["paths"]],
+        workspace_root=workspace_root,
+        separator=spec.get("separator", ","),
+        name=spec.get("name"),
+        version=spec.get("version"),
+        timestamp_column=spec.get("timestamp_column"),
+    )

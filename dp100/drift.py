@@ -21,17 +21,27 @@ Azure's overall "drift magnitude" comes from a classifier trained to tell baseli
 this monitor reports the per-feature statistics only. Erratum: Azure retired dataset monitors
 in 2025 in favour of model monitoring (SDK v2 ``MonitorSchedule`` with data-drift signals).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DriftError", "STATISTICS", "FREQUENCIES", "wasserstein", "psi", "drift_by_period",
-           "DataDriftDetector", "plot_drift"]
+__all__ = [
+    "DriftError",
+    "STATISTICS",
+    "FREQUENCIES",
+    "wasserstein",
+    "psi",
+    "drift_by_period",
+    "DataDriftDetector",
+    "plot_drift",
+]
 
 FREQUENCIES = {"Day": "D", "Week": "W", "Month": "M"}
 
@@ -75,9 +85,14 @@ def _check_frame(df: Any, what: str, features: list[str]) -> None:
         raise DriftError(f"feature(s) {not_numeric} of the {what} are not numeric")
 
 
-def drift_by_period(baseline: pd.DataFrame, target: pd.DataFrame, timestamp: str,
-                    features: list[str], frequency: str = "Month",
-                    statistic: str = "wasserstein") -> pd.DataFrame:
+def drift_by_period(
+    baseline: pd.DataFrame,
+    target: pd.DataFrame,
+    timestamp: str,
+    features: list[str],
+    frequency: str = "Month",
+    statistic: str = "wasserstein",
+) -> pd.DataFrame:
     """Drift of every feature in every period of ``target`` against the whole ``baseline``.
 
     Returns a DataFrame: one row per period (a ``pandas.Period`` index named ``period``), one
@@ -92,12 +107,13 @@ def drift_by_period(baseline: pd.DataFrame, target: pd.DataFrame, timestamp: str
     _check_frame(baseline, "baseline dataset", features)
     _check_frame(target, "target dataset", features)
     if not timestamp or timestamp not in target.columns:
-        raise DriftError(f"the target dataset has no timestamp column {timestamp!r}: a target dataset "
-                         "needs the timeseries trait (dataset.with_timestamp_columns('column'))")
+        raise DriftError(
+            f"the target dataset has no timestamp column {timestamp!r}: a target dataset "
+            "needs the timeseries trait (dataset.with_timestamp_columns('column'))"
+        )
     times = pd.to_datetime(target[timestamp], errors="coerce")
     if times.isna().any():
-        raise DriftError(f"timestamp column {timestamp!r} has {int(times.isna().sum())} value(s) "
-                         "that are not dates")
+        raise DriftError(f"timestamp column {timestamp!r} has {int(times.isna().sum())} value(s) that are not dates")
     fn = STATISTICS[statistic]
     periods = times.dt.to_period(FREQUENCIES[frequency])
     rows = {}
@@ -132,35 +148,52 @@ class DataDriftDetector:
     workspace: Any = field(default=None, repr=False)
 
     @classmethod
-    def create_from_datasets(cls, workspace: Any, name: str, baseline_data_set: Any, target_data_set: Any,
-                             compute_target: Any = None, frequency: str = "Month",
-                             feature_list: list[str] | None = None, drift_threshold: float = 0.3,
-                             statistic: str = "wasserstein") -> "DataDriftDetector":
+    def create_from_datasets(
+        cls,
+        workspace: Any,
+        name: str,
+        baseline_data_set: Any,
+        target_data_set: Any,
+        compute_target: Any = None,
+        frequency: str = "Month",
+        feature_list: list[str] | None = None,
+        drift_threshold: float = 0.3,
+        statistic: str = "wasserstein",
+    ) -> DataDriftDetector:
         """Build a monitor. The target must be a TabularDataset with a timestamp column."""
         if not isinstance(name, str) or not name:
             raise DriftError("a dataset monitor needs a name")
         if isinstance(target_data_set, pd.DataFrame):
-            raise DriftError("the target dataset must be a TabularDataset with the timeseries trait "
-                             "(register it, then dataset.with_timestamp_columns('column')); "
-                             "a plain DataFrame has no timestamp trait")
+            raise DriftError(
+                "the target dataset must be a TabularDataset with the timeseries trait "
+                "(register it, then dataset.with_timestamp_columns('column')); "
+                "a plain DataFrame has no timestamp trait"
+            )
         baseline, _ = _frame_and_timestamp(baseline_data_set)
         target, timestamp = _frame_and_timestamp(target_data_set)
         if not timestamp:
-            raise DriftError("the target dataset has no timeseries trait: Azure refuses a monitor on it. "
-                             "Set a timestamp column first: target = target.with_timestamp_columns('column')")
+            raise DriftError(
+                "the target dataset has no timeseries trait: Azure refuses a monitor on it. "
+                "Set a timestamp column first: target = target.with_timestamp_columns('column')"
+            )
         if frequency not in FREQUENCIES:
             raise DriftError(f"unknown frequency {frequency!r}; choose one of {sorted(FREQUENCIES)}")
         if statistic not in STATISTICS:
             raise DriftError(f"unknown statistic {statistic!r}; choose one of {sorted(STATISTICS)}")
         if isinstance(drift_threshold, bool) or not isinstance(drift_threshold, (int, float)) or drift_threshold <= 0:
             raise DriftError(f"drift_threshold must be a number > 0, got {drift_threshold!r}")
-        features = list(feature_list) if feature_list else [
-            c for c in baseline.columns if c in target.columns and c != timestamp
-            and pd.api.types.is_numeric_dtype(baseline[c])]
+        features = (
+            list(feature_list)
+            if feature_list
+            else [
+                c
+                for c in baseline.columns
+                if c in target.columns and c != timestamp and pd.api.types.is_numeric_dtype(baseline[c])
+            ]
+        )
         _check_frame(baseline, "baseline dataset", features)
         _check_frame(target, "target dataset", features)
-        return cls(name, baseline, target, timestamp, features, frequency, float(drift_threshold),
-                   statistic, workspace)
+        return cls(name, baseline, target, timestamp, features, frequency, float(drift_threshold), statistic, workspace)
 
     def backfill(self, start_date: Any, end_date: Any) -> pd.DataFrame:
         """Drift per feature per period for target rows with ``start_date <= timestamp < end_date``.
@@ -173,10 +206,13 @@ class DataDriftDetector:
         times = pd.to_datetime(self.target[self.timestamp_column])
         window = self.target[(times >= start) & (times < end)]
         if window.empty:
-            raise DriftError(f"backfill: the target dataset has no rows between {start.date()} and {end.date()} "
-                             f"(it covers {times.min().date()} to {times.max().date()})")
-        result = drift_by_period(self.baseline, window, self.timestamp_column, self.feature_list,
-                                 self.frequency, self.statistic)
+            raise DriftError(
+                f"backfill: the target dataset has no rows between {start.date()} and {end.date()} "
+                f"(it covers {times.min().date()} to {times.max().date()})"
+            )
+        result = drift_by_period(
+            self.baseline, window, self.timestamp_column, self.feature_list, self.frequency, self.statistic
+        )
         root = getattr(self.workspace, "root", None)
         if root is not None:
             folder = Path(root) / "datadrift"
@@ -188,8 +224,11 @@ class DataDriftDetector:
         """The (period, feature) pairs whose drift exceeds ``drift_threshold``."""
         stacked = result.stack()
         over = stacked[stacked > self.drift_threshold]
-        return over.rename(result.attrs.get("statistic", self.statistic)).reset_index().rename(
-            columns={"level_1": "feature"})
+        return (
+            over.rename(result.attrs.get("statistic", self.statistic))
+            .reset_index()
+            .rename(columns={"level_1": "feature"})
+        )
 
 
 def plot_drift(result: pd.DataFrame, threshold: float | None = None, ax: Any = None, title: str | None = None):

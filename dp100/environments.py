@@ -1,9 +1,10 @@
 """Environments of a local workspace: local equivalent of Azure ML's ``Environment`` and
 ``CondaDependencies`` (SDK v1), a conda YAML file per version under the workspace's ``environments/``."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from dp100.workspace_folder import WorkspaceError, WorkspaceFolder
 
@@ -20,8 +21,9 @@ class CondaDependencies:
         self.pip_packages: list[str] = []
 
     @classmethod
-    def create(cls, conda_packages: Iterable[str] = (), pip_packages: Iterable[str] = (),
-               python_version: str = "3.11") -> "CondaDependencies":
+    def create(
+        cls, conda_packages: Iterable[str] = (), pip_packages: Iterable[str] = (), python_version: str = "3.11"
+    ) -> CondaDependencies:
         deps = cls(python_version)
         for p in conda_packages:
             deps.add_conda_package(p)
@@ -36,8 +38,7 @@ class CondaDependencies:
         _add_package(self.pip_packages, package, "pip")
 
     def serialize_to_string(self, name: str = "project_environment") -> str:
-        lines = [f"name: {name}", "channels:", "  - conda-forge", "dependencies:",
-                 f"  - python={self.python_version}"]
+        lines = [f"name: {name}", "channels:", "  - conda-forge", "dependencies:", f"  - python={self.python_version}"]
         lines += [f"  - {p}" for p in self.conda_packages]
         if self.pip_packages:
             lines += ["  - pip", "  - pip:"] + [f"    - {p}" for p in self.pip_packages]
@@ -68,7 +69,7 @@ class Environment:
         self.version: int | None = None
         self.python = _PythonSection()
 
-    def register(self, workspace: WorkspaceFolder) -> "Environment":
+    def register(self, workspace: WorkspaceFolder) -> Environment:
         folder = workspace.root / FOLDER / self.name
         folder.mkdir(parents=True, exist_ok=True)
         text = self.python.conda_dependencies.serialize_to_string(self.name)
@@ -81,7 +82,7 @@ class Environment:
         return self
 
     @staticmethod
-    def get(workspace: WorkspaceFolder, name: str, version: int | None = None) -> "Environment":
+    def get(workspace: WorkspaceFolder, name: str, version: int | None = None) -> Environment:
         folder = workspace.root / FOLDER / name
         files = _versions(folder)
         if not files:
@@ -106,7 +107,7 @@ class Environment:
         return env
 
     @staticmethod
-    def list(workspace: WorkspaceFolder) -> dict[str, "Environment"]:
+    def list(workspace: WorkspaceFolder) -> dict[str, Environment]:
         """The latest version of every registered environment, by name (what ``ws.environments`` lists)."""
         folder = workspace.root / FOLDER
         return {p.name: Environment.get(workspace, p.name) for p in sorted(folder.glob("*"))} if folder.exists() else {}
@@ -118,4 +119,3 @@ class Environment:
 def _versions(folder: Path) -> list[Path]:
     """The registered versions of one environment, oldest first (``1.yml``, ``2.yml``...)."""
     return sorted(folder.glob("*.yml"), key=lambda p: int(p.stem)) if folder.exists() else []
-

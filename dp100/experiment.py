@@ -4,6 +4,7 @@ An experiment is an MLflow experiment (created on first use); a run is an MLflow
 the notebook (``experiment.start_logging()``) or started by ``experiment.submit(config)`` for any
 :class:`Submittable` config (a ``ScriptRunConfig``, an ``Estimator``, a ``Pipeline``).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -49,8 +50,9 @@ class Submittable:
         raise NotImplementedError
 
 
-def create_run(experiment: Experiment, tags: dict[str, str], name: str | None = None,
-               parent_id: str | None = None) -> Run:
+def create_run(
+    experiment: Experiment, tags: dict[str, str], name: str | None = None, parent_id: str | None = None
+) -> Run:
     """A new run of ``experiment`` in the tracking store, Running (a child run if ``parent_id``)."""
     tags = dict(tags)
     if parent_id:
@@ -69,11 +71,13 @@ class Experiment:
 
     def __init__(self, workspace: Workspace, name: str):
         if not isinstance(workspace, Workspace):
-            raise RunConfigError(f"Experiment(workspace, name): workspace must be a Workspace, got "
-                                 f"{type(workspace).__name__}")
+            raise RunConfigError(
+                f"Experiment(workspace, name): workspace must be a Workspace, got {type(workspace).__name__}"
+            )
         if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
-            raise RunConfigError(f"experiment name {name!r}: 1-255 letters, digits, _ or -, "
-                                 "starting with a letter or digit")
+            raise RunConfigError(
+                f"experiment name {name!r}: 1-255 letters, digits, _ or -, starting with a letter or digit"
+            )
         self.workspace = workspace
         self.name = name
         self._id: str | None = None
@@ -85,26 +89,44 @@ class Experiment:
             client = tracking_client(self.workspace)
             with TRACKING_LOCK:
                 found = client.get_experiment_by_name(self.name)
-                self._id = found.experiment_id if found else client.create_experiment(
-                    self.name, artifact_location=f"{self.workspace.artifact_location}/{self.name}")
+                self._id = (
+                    found.experiment_id
+                    if found
+                    else client.create_experiment(
+                        self.name, artifact_location=f"{self.workspace.artifact_location}/{self.name}"
+                    )
+                )
         return self._id
 
-    def submit(self, config: Any, tags: dict[str, str] | None = None,
-               pipeline_parameters: dict[str, Any] | None = None, **_: Any) -> Run:
+    def submit(
+        self,
+        config: Any,
+        tags: dict[str, str] | None = None,
+        pipeline_parameters: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Run:
         """Start a run of ``config`` (ScriptRunConfig, Estimator or Pipeline) and return at once.
         ``pipeline_parameters`` (a Pipeline only): the values of its pipeline parameters, by name."""
         if not isinstance(config, Submittable):
-            raise RunConfigError(f"experiment.submit(config): config must be a ScriptRunConfig, Estimator "
-                                 f"or Pipeline, got {type(config).__name__}")
+            raise RunConfigError(
+                f"experiment.submit(config): config must be a ScriptRunConfig, Estimator "
+                f"or Pipeline, got {type(config).__name__}"
+            )
         if pipeline_parameters is not None:
             if not config.takes_pipeline_parameters:
-                raise RunConfigError(f"experiment.submit: pipeline_parameters is for a Pipeline, not a "
-                                     f"{type(config).__name__}")
+                raise RunConfigError(
+                    f"experiment.submit: pipeline_parameters is for a Pipeline, not a {type(config).__name__}"
+                )
             return config.start_run(self, tags, pipeline_parameters=pipeline_parameters)
         return config.start_run(self, tags)
 
-    def start_logging(self, snapshot_directory: Any = None, outputs: Any = "./outputs",
-                      display_name: str | None = None, tags: dict[str, str] | None = None) -> Run:
+    def start_logging(
+        self,
+        snapshot_directory: Any = None,
+        outputs: Any = "./outputs",
+        display_name: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
         """An interactive run you log to from here (the notebook), until ``run.complete()``.
 
         ``snapshot_directory``: a folder saved with the run (``None``: no snapshot, as in Azure).
@@ -115,7 +137,7 @@ class Experiment:
             snapshot = Path(snapshot_directory)
             if not snapshot.is_dir():
                 raise RunConfigError(f"start_logging: snapshot_directory {str(snapshot)!r} is not a folder")
-            files = snapshot_files(snapshot, self.workspace)   # check the limits before starting
+            files = snapshot_files(snapshot, self.workspace)  # check the limits before starting
         out = None if outputs in (None, False) else Path(outputs).resolve()
         run = create_run(self, {"azureml.runType": "interactive", **(tags or {})}, display_name)
         if snapshot is not None:
@@ -127,23 +149,23 @@ class Experiment:
         """The runs of this experiment, newest first (child runs of pipelines only if asked)."""
         client = tracking_client(self.workspace)
         runs = client.search_runs([self.id], order_by=["attributes.start_time DESC"], max_results=1000)
-        return [Run(self, r.info.run_id) for r in runs
-                if include_children or "mlflow.parentRunId" not in r.data.tags]
+        return [Run(self, r.info.run_id) for r in runs if include_children or "mlflow.parentRunId" not in r.data.tags]
 
     def get_portal_url(self) -> str:
         """The link to this experiment in the MLflow UI (Azure: the Studio link)."""
         return f"{MLFLOW_UI}/#/experiments/{self.id}"
 
     def __repr__(self) -> str:
-        return (f"Experiment(Name: {self.name}, Workspace: {self.workspace.name}, "
-                f"Report Page: {self.get_portal_url()})")
+        return f"Experiment(Name: {self.name}, Workspace: {self.workspace.name}, Report Page: {self.get_portal_url()})"
 
     def _repr_html_(self) -> str:
         url = self.get_portal_url()
-        return (f"<table><tr><th>Name</th><th>Workspace</th><th>Report Page</th></tr><tr>"
-                f"<td>{self.name}</td><td>{self.workspace.name}</td><td><a href='{url}' target='_blank'>"
-                f"Link to MLflow UI</a> (start it with <code>make mlflow-ui WS={self.workspace.root}</code>)"
-                f"</td></tr></table>")
+        return (
+            f"<table><tr><th>Name</th><th>Workspace</th><th>Report Page</th></tr><tr>"
+            f"<td>{self.name}</td><td>{self.workspace.name}</td><td><a href='{url}' target='_blank'>"
+            f"Link to MLflow UI</a> (start it with <code>make mlflow-ui WS={self.workspace.root}</code>)"
+            f"</td></tr></table>"
+        )
 
 
 class Run(RunLogging):
@@ -177,12 +199,14 @@ class Run(RunLogging):
 
     def _record_metrics(self, name: str, values: list[float], first_step: int) -> None:
         from mlflow.entities import Metric
+
         ts = now_ms()
         with TRACKING_LOCK:
             self._client.log_batch(self.id, metrics=[Metric(name, v, ts, first_step + i) for i, v in enumerate(values)])
 
     def _record_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
+
         with TRACKING_LOCK:
             self._client.log_batch(self.id, tags=[RunTag(k, v) for k, v in tags.items()])
 
@@ -226,7 +250,7 @@ class Run(RunLogging):
         if name not in self.get_file_names():
             raise RunConfigError(f"run {self.id} has no file {name!r}; it has {self.get_file_names()}")
         uri = self._mlflow_run.info.artifact_uri
-        if uri.startswith("file:"):   # a local artifact store: read it in place (no progress bar)
+        if uri.startswith("file:"):  # a local artifact store: read it in place (no progress bar)
             local = Path(unquote(urlparse(uri).path)) / name
         else:
             local = Path(self._client.download_artifacts(self.id, name, tempfile.mkdtemp()))
@@ -272,8 +296,10 @@ class Run(RunLogging):
 
     def _end(self, status: str) -> None:
         if self._job is not None:
-            raise RunConfigError("a submitted script run ends when its script ends; "
-                                 "call run.complete() inside the script (Run.get_context())")
+            raise RunConfigError(
+                "a submitted script run ends when its script ends; "
+                "call run.complete() inside the script (Run.get_context())"
+            )
         if self._outputs_dir is not None and self._outputs_dir.is_dir() and any(self._outputs_dir.iterdir()):
             self.upload_folder("outputs", self._outputs_dir)
         with TRACKING_LOCK:
@@ -286,9 +312,15 @@ class Run(RunLogging):
         if self._job is None and self.get_status() == "Running":
             self.fail(f"{exc_type.__name__}: {exc}") if exc_type else self.complete()
 
-    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
-                            raise_on_error: bool = True, timeout_seconds: float | None = None,
-                            stream: Any = None, **_: Any) -> dict[str, Any]:
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+        timeout_seconds: float | None = None,
+        stream: Any = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         """Block until the run ends and return its details.
 
         ``show_output=True`` streams the log while the run runs (not only at the end; a pipeline
@@ -315,11 +347,12 @@ class Run(RunLogging):
     def _wait(self, out: Any, deadline: float | None) -> None:
         """Wait for the end, writing the log to ``out`` as it grows (None: write nothing)."""
         job = self._job
-        if job is None:   # a run from get_runs() or an interactive run: nothing to stream
+        if job is None:  # a run from get_runs() or an interactive run: nothing to stream
             while self.get_status() == "Running":
                 if self.get_tags().get("azureml.runType") == "interactive":
-                    raise RunConfigError("an interactive run (start_logging) ends with run.complete(); "
-                                         "nothing to wait for")
+                    raise RunConfigError(
+                        "an interactive run (start_logging) ends with run.complete(); nothing to wait for"
+                    )
                 check_deadline(deadline, self.id)
                 time.sleep(0.2)
             if out is not None and STD_LOG in self.get_file_names():
@@ -334,8 +367,9 @@ class Run(RunLogging):
         tags = self.get_tags()
         tail = tags.get("azureml.logTail", "")
         error = tags.get("azureml.error", "the run failed")
-        return RunFailedError(f"Run {self.id} failed: {error}" + (f"\n--- end of its log ---\n{tail}" if tail else ""),
-                              self, tail)
+        return RunFailedError(
+            f"Run {self.id} failed: {error}" + (f"\n--- end of its log ---\n{tail}" if tail else ""), self, tail
+        )
 
     def get_details(self) -> dict[str, Any]:
         r = self._mlflow_run
@@ -343,12 +377,17 @@ class Run(RunLogging):
 
         def utc(ms: int | None) -> str | None:
             return None if not ms else _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).isoformat(timespec="seconds")
-        details = {"runId": self.id, "status": AZURE_STATUS.get(r.info.status, r.info.status),
-                   "startTimeUtc": utc(r.info.start_time), "endTimeUtc": utc(r.info.end_time),
-                   "target": tags.get("azureml.computeTarget", "local"),
-                   "properties": {k: v for k, v in tags.items() if not k.startswith("mlflow.")},
-                   "inputDatasets": json.loads(tags.get("azureml.inputDatasets", "[]")),
-                   "logFiles": {STD_LOG: "artifact"} if "azureml.script" in tags else {}}
+
+        details = {
+            "runId": self.id,
+            "status": AZURE_STATUS.get(r.info.status, r.info.status),
+            "startTimeUtc": utc(r.info.start_time),
+            "endTimeUtc": utc(r.info.end_time),
+            "target": tags.get("azureml.computeTarget", "local"),
+            "properties": {k: v for k, v in tags.items() if not k.startswith("mlflow.")},
+            "inputDatasets": json.loads(tags.get("azureml.inputDatasets", "[]")),
+            "logFiles": {STD_LOG: "artifact"} if "azureml.script" in tags else {},
+        }
         if "azureml.error" in tags:
             details["error"] = tags["azureml.error"]
         return details
@@ -358,16 +397,18 @@ class Run(RunLogging):
         as the SDK's ``Run.get_details_with_logs()``."""
         details = self.get_details()
         names = self.get_file_names()
-        details["logFiles"] = {name: self.read_text(name) for name in names
-                               if name.startswith(("user_logs/", "logs/"))}
+        details["logFiles"] = {name: self.read_text(name) for name in names if name.startswith(("user_logs/", "logs/"))}
         return details
 
     def get_portal_url(self) -> str:
         return f"{MLFLOW_UI}/#/experiments/{self.experiment.id}/runs/{self.id}"
 
     def get_children(self) -> list[Run]:
-        runs = self._client.search_runs([self.experiment.id], filter_string=f"tags.mlflow.parentRunId = '{self.id}'",
-                                        order_by=["attributes.start_time ASC"])
+        runs = self._client.search_runs(
+            [self.experiment.id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.id}'",
+            order_by=["attributes.start_time ASC"],
+        )
         return [Run(self.experiment, r.info.run_id) for r in runs]
 
     @property
@@ -384,8 +425,8 @@ class Run(RunLogging):
 
     def _repr_html_(self) -> str:
         url = self.get_portal_url()
-        return (f"<table><tr><th>Experiment</th><th>Id</th><th>Status</th><th>Details Page</th></tr><tr>"
-                f"<td>{self.experiment.name}</td><td>{self.id}</td><td>{self.get_status()}</td>"
-                f"<td><a href='{url}' target='_blank'>Link to MLflow UI</a></td></tr></table>")
-
-
+        return (
+            f"<table><tr><th>Experiment</th><th>Id</th><th>Status</th><th>Details Page</th></tr><tr>"
+            f"<td>{self.experiment.name}</td><td>{self.id}</td><td>{self.get_status()}</td>"
+            f"<td><a href='{url}' target='_blank'>Link to MLflow UI</a></td></tr></table>"
+        )

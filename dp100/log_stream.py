@@ -4,6 +4,7 @@ A job (a script process, or a batch step of a pipeline) appends its log lines he
 caller waiting for it prints them as they arrive, until the job is done or the caller's deadline
 passes (the job goes on: only the waiting stops).
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,10 @@ def log_banner(name: str = STD_LOG) -> str:
 def check_deadline(deadline: float | None, run_id: str) -> None:
     """Raise ``TimeoutError`` once ``time.monotonic()`` passed ``deadline`` (None: no deadline)."""
     if deadline is not None and time.monotonic() > deadline:
-        raise TimeoutError(f"run {run_id} still running when wait_for_completion's timeout ran out "
-                           "(the run goes on; wait again or cancel it)")
+        raise TimeoutError(
+            f"run {run_id} still running when wait_for_completion's timeout ran out "
+            "(the run goes on; wait again or cancel it)"
+        )
 
 
 class LoggedJob:

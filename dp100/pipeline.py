@@ -51,6 +51,7 @@ This module is what notebooks import from; each concept has its own module:
 - :mod:`dp100.pipeline_definition`: ``Pipeline``, ``PublishedPipeline``, ``PipelineEndpoint``;
 - :mod:`dp100.batch`: ``ParallelRunStep``; :mod:`dp100.run_config`: ``RunConfiguration``.
 """
+
 from __future__ import annotations
 
 from dp100.batch import ParallelRunStep
@@ -60,5 +61,16 @@ from dp100.pipeline_run import PipelineRun, StepRun
 from dp100.pipeline_steps import PythonScriptStep
 from dp100.run_config import RunConfiguration
 
-__all__ = ["RunConfiguration", "PipelineData", "PipelineParameter", "PythonScriptStep", "ParallelRunStep",
-           "Pipeline", "PipelineRun", "PipelineError", "StepRun", "PublishedPipeline", "PipelineEndpoint"]
+__all__ = [
+    "RunConfiguration",
+    "PipelineData",
+    "PipelineParameter",
+    "PythonScriptStep",
+    "ParallelRunStep",
+    "Pipeline",
+    "PipelineRun",
+    "PipelineError",
+    "StepRun",
+    "PublishedPipeline",
+    "PipelineEndpoint",
+]

@@ -4,6 +4,7 @@ A ``PipelineData`` is a folder one step writes and later steps read, in a datast
 ``azureml/<pipeline run id>/<name>/``; a ``PipelineParameter`` is a value set when the pipeline is
 submitted. They live below the runners (script runs, batch steps) so those recognise them by type.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,14 @@ class PipelineData:
     """``PipelineData(name, datastore=...)``: an intermediate folder one step writes and later steps
     read. Without a datastore it goes to the workspace's default datastore."""
 
-    def __init__(self, name: str, datastore: Datastore | None = None, output_name: str | None = None,
-                 is_directory: bool = True, **_: Any):
+    def __init__(
+        self,
+        name: str,
+        datastore: Datastore | None = None,
+        output_name: str | None = None,
+        is_directory: bool = True,
+        **_: Any,
+    ):
         if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
             raise PipelineError(f"PipelineData name {name!r}: letters, digits and _, not starting with a digit")
         if datastore is not None and not isinstance(datastore, Datastore):

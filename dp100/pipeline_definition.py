@@ -6,6 +6,7 @@ name, and a ``PipelineEndpoint`` keeps published pipelines as versions "1", "2",
 recorded in ``<workspace>/pipeline_endpoints.json``. A published pipeline and an endpoint live as
 long as the Python process (the JSON file only records them).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,18 @@ class Pipeline(Submittable):
 
     def __init__(self, workspace: Workspace, steps: Any, description: str | None = None, **_: Any):
         if not isinstance(workspace, Workspace):
-            raise PipelineError(f"Pipeline(workspace, steps): workspace must be a Workspace, got {type(workspace).__name__}")
+            raise PipelineError(
+                f"Pipeline(workspace, steps): workspace must be a Workspace, got {type(workspace).__name__}"
+            )
         if not isinstance(steps, (list, tuple)) or not steps:
-            raise PipelineError("Pipeline(workspace, steps): steps must be a non-empty list of "
-                                "PythonScriptStep / ParallelRunStep")
+            raise PipelineError(
+                "Pipeline(workspace, steps): steps must be a non-empty list of PythonScriptStep / ParallelRunStep"
+            )
         for i, s in enumerate(steps):
             if not isinstance(s, (PythonScriptStep, ParallelRunStep)):
-                raise PipelineError(f"Pipeline: steps[{i}] is a {type(s).__name__}, not a PythonScriptStep "
-                                    "or ParallelRunStep")
+                raise PipelineError(
+                    f"Pipeline: steps[{i}] is a {type(s).__name__}, not a PythonScriptStep or ParallelRunStep"
+                )
         names = [s.name for s in steps]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -67,11 +72,13 @@ class Pipeline(Submittable):
         """The pipeline's parameters by name (the inputs of its steps that are PipelineParameters)."""
         return {p.name: p for s in self.steps for p in s.inputs if isinstance(p, PipelineParameter)}
 
-    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
-               **kwargs: Any) -> PipelineRun:
+    def submit(
+        self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None, **kwargs: Any
+    ) -> PipelineRun:
         """``Experiment(ws, experiment_name).submit(pipeline, pipeline_parameters=...)`` in one call."""
         return Experiment(self.workspace, experiment_name).submit(
-            self, pipeline_parameters=dict(pipeline_parameters or {}), **kwargs)
+            self, pipeline_parameters=dict(pipeline_parameters or {}), **kwargs
+        )
 
     def publish(self, name: str, description: str = "", version: str = "1.0", **_: Any) -> PublishedPipeline:
         """Publish the pipeline (``PublishedPipeline``); ``PipelineEndpoint`` gives it versions."""
@@ -92,9 +99,14 @@ class Pipeline(Submittable):
                 files[s.name] = step_input(values[source.name] if isinstance(source, PipelineParameter) else source)
         return values, files
 
-    def start_run(self, experiment: Experiment, tags: dict[str, str] | None,
-                  pipeline_parameters: dict[str, Any] | None = None, pipeline_version: str | None = None,
-                  **_: Any) -> PipelineRun:
+    def start_run(
+        self,
+        experiment: Experiment,
+        tags: dict[str, str] | None,
+        pipeline_parameters: dict[str, Any] | None = None,
+        pipeline_version: str | None = None,
+        **_: Any,
+    ) -> PipelineRun:
         """Start a pipeline run (``experiment.submit(pipeline)`` calls this); a wrong parameter or
         input fails here, before anything runs."""
         if experiment.workspace.root != self.workspace.root:
@@ -131,13 +143,25 @@ class PublishedPipeline:
         steps = []
         for s in self.pipeline.steps:
             if isinstance(s, ParallelRunStep):
-                steps.append({"name": s.name, "type": "ParallelRunStep",
-                              "parallel_run_config": s.parallel_run_config.to_dict()})
+                steps.append(
+                    {"name": s.name, "type": "ParallelRunStep", "parallel_run_config": s.parallel_run_config.to_dict()}
+                )
             else:
-                steps.append({"name": s.name, "type": "PythonScriptStep", "script_name": s.script_name,
-                              "source_directory": str(s.source_directory)})
-        return {"name": self.name, "version": self.version, "published_pipeline_id": self.id,
-                "parameters": sorted(self.pipeline.parameters), "steps": steps}
+                steps.append(
+                    {
+                        "name": s.name,
+                        "type": "PythonScriptStep",
+                        "script_name": s.script_name,
+                        "source_directory": str(s.source_directory),
+                    }
+                )
+        return {
+            "name": self.name,
+            "version": self.version,
+            "published_pipeline_id": self.id,
+            "parameters": sorted(self.pipeline.parameters),
+            "steps": steps,
+        }
 
     def __repr__(self) -> str:
         return f"PublishedPipeline(name={self.name!r}, version={self.version!r}, id={self.id[:8]}...)"
@@ -160,20 +184,25 @@ class PipelineEndpoint:
     @property
     def endpoint(self) -> str:
         """The REST address Azure would give (shown for reference; locally, call ``submit``)."""
-        return (f"https://<region>.api.azureml.ms/pipelines/v1.0/subscriptions/{self.workspace.subscription_id}"
-                f"/resourceGroups/{self.workspace.resource_group}/providers/Microsoft.MachineLearningServices"
-                f"/workspaces/{self.workspace.name}/PipelineRuns/PipelineEndpointSubmit/Id/{self.id}")
+        return (
+            f"https://<region>.api.azureml.ms/pipelines/v1.0/subscriptions/{self.workspace.subscription_id}"
+            f"/resourceGroups/{self.workspace.resource_group}/providers/Microsoft.MachineLearningServices"
+            f"/workspaces/{self.workspace.name}/PipelineRuns/PipelineEndpointSubmit/Id/{self.id}"
+        )
 
     @classmethod
-    def publish(cls, workspace: Workspace, name: str, pipeline: PublishedPipeline,
-                description: str = "") -> PipelineEndpoint:
+    def publish(
+        cls, workspace: Workspace, name: str, pipeline: PublishedPipeline, description: str = ""
+    ) -> PipelineEndpoint:
         key = (str(workspace.root), name)
         published = read_json(workspace.root / ENDPOINTS_FILE, {})
         if key in cls._REGISTRY and name not in published:
-            del cls._REGISTRY[key]   # the workspace folder was recreated: forget the old endpoint
+            del cls._REGISTRY[key]  # the workspace folder was recreated: forget the old endpoint
         if key in cls._REGISTRY:
-            raise PipelineError(f"pipeline endpoint {name!r} already exists: use "
-                                "PipelineEndpoint.get(ws, name).add_default(pipeline) to add a version")
+            raise PipelineError(
+                f"pipeline endpoint {name!r} already exists: use "
+                "PipelineEndpoint.get(ws, name).add_default(pipeline) to add a version"
+            )
         ep = cls(workspace, name, description)
         ep.add_default(pipeline)
         cls._REGISTRY[key] = ep
@@ -216,28 +245,43 @@ class PipelineEndpoint:
     def _check_version(self, version: str | int | None) -> str:
         version = self.default_version if version is None else str(version)
         if version not in self._versions:
-            raise PipelineError(f"pipeline endpoint {self.name!r} has no version {version!r}; "
-                                f"versions: {self.list_versions()}, default {self.default_version!r}")
+            raise PipelineError(
+                f"pipeline endpoint {self.name!r} has no version {version!r}; "
+                f"versions: {self.list_versions()}, default {self.default_version!r}"
+            )
         return version
 
     def get_pipeline(self, version: str | int | None = None) -> PublishedPipeline:
         return self._versions[self._check_version(version)]
 
-    def submit(self, experiment_name: str, pipeline_parameters: dict[str, Any] | None = None,
-               pipeline_version: str | int | None = None) -> PipelineRun:
+    def submit(
+        self,
+        experiment_name: str,
+        pipeline_parameters: dict[str, Any] | None = None,
+        pipeline_version: str | int | None = None,
+    ) -> PipelineRun:
         """Run the default version, or ``pipeline_version``, with optional runtime parameters."""
         version = self._check_version(pipeline_version)
         pipeline = self._versions[version].pipeline
-        return pipeline.start_run(Experiment(self.workspace, experiment_name), None,
-                                pipeline_parameters=pipeline_parameters, pipeline_version=version)
+        return pipeline.start_run(
+            Experiment(self.workspace, experiment_name),
+            None,
+            pipeline_parameters=pipeline_parameters,
+            pipeline_version=version,
+        )
 
     def _save(self) -> None:
         registry = read_json(self.workspace.root / ENDPOINTS_FILE, {})
-        registry[self.name] = {"id": self.id, "description": self.description,
-                               "default_version": self.default_version,
-                               "versions": {v: p._record() for v, p in self._versions.items()}}
+        registry[self.name] = {
+            "id": self.id,
+            "description": self.description,
+            "default_version": self.default_version,
+            "versions": {v: p._record() for v, p in self._versions.items()},
+        }
         write_json(self.workspace.root / ENDPOINTS_FILE, registry)
 
     def __repr__(self) -> str:
-        return (f"PipelineEndpoint(name={self.name!r}, versions={self.list_versions()}, "
-                f"default_version={self.default_version!r})")
+        return (
+            f"PipelineEndpoint(name={self.name!r}, versions={self.list_versions()}, "
+            f"default_version={self.default_version!r})"
+        )

@@ -5,6 +5,7 @@ pipeline run's own thread: a script step as a script run, a ``ParallelRunStep`` 
 :func:`dp100.batch.run_parallel`. A step that fails stops the steps after it (they stay
 NotStarted) and the pipeline run fails naming the step.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,18 +46,27 @@ class ParallelStepJob(LoggedJob):
         self.step = step
         self.experiment = pipeline_run.experiment
         config = step.parallel_run_config
-        run = create_run(self.experiment, {
-            "azureml.runType": "azureml.StepRun", "azureml.stepName": step.name,
-            "azureml.stepType": "ParallelRunStep", "azureml.computeTarget": "local",
-            "azureml.parallelRunConfig": json.dumps(config.to_dict()),
-            "mlflow.source.name": Path(config.entry_script).name}, step.name, parent_id=pipeline_run.id)
+        run = create_run(
+            self.experiment,
+            {
+                "azureml.runType": "azureml.StepRun",
+                "azureml.stepName": step.name,
+                "azureml.stepType": "ParallelRunStep",
+                "azureml.computeTarget": "local",
+                "azureml.parallelRunConfig": json.dumps(config.to_dict()),
+                "mlflow.source.name": Path(config.entry_script).name,
+            },
+            step.name,
+            parent_id=pipeline_run.id,
+        )
         super().__init__(run.id)
         self.result: BatchResult | None = None
 
     def execute(self, files: list[Path], output_dir: Path) -> None:
         try:
-            self.result = run_parallel(self.step.parallel_run_config, files, output_dir, show_progress=False,
-                                       log=self.say, desc=self.step.name)
+            self.result = run_parallel(
+                self.step.parallel_run_config, files, output_dir, show_progress=False, log=self.say, desc=self.step.name
+            )
         except BatchRunError as exc:
             self.result, self.reason = exc.result, str(exc)
         except Exception as exc:
@@ -71,8 +81,12 @@ class ParallelStepJob(LoggedJob):
             with TRACKING_LOCK:
                 if self.result is not None:
                     r = self.result
-                    for name, value in (("rows", r.rows), ("files_scored", len(r.files_scored)),
-                                        ("files_failed", len(r.failed_files)), ("seconds", r.seconds)):
+                    for name, value in (
+                        ("rows", r.rows),
+                        ("files_scored", len(r.files_scored)),
+                        ("files_failed", len(r.failed_files)),
+                        ("seconds", r.seconds),
+                    ):
                         client.log_metric(self.run_id, name, float(value))
                     if r.output_file is not None:
                         client.set_tag(self.run_id, "azureml.outputFile", str(r.output_file))
@@ -102,25 +116,39 @@ class PipelineRun(Run):
     version that was called (None when the pipeline was submitted directly).
     """
 
-    def __init__(self, experiment: Experiment, run_id: str, steps: list[Step], pipeline_version: str | None = None,
-                 batch_files: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        experiment: Experiment,
+        run_id: str,
+        steps: list[Step],
+        pipeline_version: str | None = None,
+        batch_files: dict[str, Any] | None = None,
+    ):
         super().__init__(experiment, run_id)
         self.steps = steps
         self.pipeline_version = pipeline_version
         self.results: dict[str, BatchResult] = {}
-        self._batch_files = dict(batch_files or {})   # a ParallelRunStep's input, when not a PipelineData
+        self._batch_files = dict(batch_files or {})  # a ParallelRunStep's input, when not a PipelineData
         self.step_status: dict[str, str] = {s.name: "NotStarted" for s in steps}
         self._jobs: list[tuple[str, LoggedJob]] = []
         self._jobs_lock = threading.Lock()
         self._done = threading.Event()
 
     @classmethod
-    def start(cls, experiment: Experiment, steps: list[Step], tags: dict[str, str], pipeline_version: str | None,
-              batch_files: dict[str, Any]) -> PipelineRun:
+    def start(
+        cls,
+        experiment: Experiment,
+        steps: list[Step],
+        tags: dict[str, str],
+        pipeline_version: str | None,
+        batch_files: dict[str, Any],
+    ) -> PipelineRun:
         """Record a new pipeline run with ``tags`` and run its ``steps`` (in order) in a thread of its own."""
-        parent = create_run(experiment, {"azureml.runType": "azureml.PipelineRun",
-                                         "azureml.steps": json.dumps([s.name for s in steps]), **tags},
-                            f"pipeline_{int(time.time())}")
+        parent = create_run(
+            experiment,
+            {"azureml.runType": "azureml.PipelineRun", "azureml.steps": json.dumps([s.name for s in steps]), **tags},
+            f"pipeline_{int(time.time())}",
+        )
         run = cls(experiment, parent.id, steps, pipeline_version, batch_files)
         threading.Thread(target=run._execute, daemon=True, name=f"dp100-pipeline-{run.id[:8]}").start()
         return run
@@ -134,10 +162,13 @@ class PipelineRun(Run):
         try:
             for step in self.steps:
                 if failed is not None:
-                    continue   # stays NotStarted
+                    continue  # stays NotStarted
                 current = step.name
-                missing = [d.name for d in step.inputs if isinstance(d, PipelineData)
-                           and not d.run_folder(ws, self.id).exists()]
+                missing = [
+                    d.name
+                    for d in step.inputs
+                    if isinstance(d, PipelineData) and not d.run_folder(ws, self.id).exists()
+                ]
                 for d in step.outputs:
                     d.run_folder(ws, self.id).mkdir(parents=True, exist_ok=True)
                 if missing:
@@ -150,17 +181,21 @@ class PipelineRun(Run):
                     if reason is not None:
                         failed, error = step.name, f"step {step.name!r} failed: {reason}"
                     continue
-                job = step.config.start_job(self.experiment, parent_id=self.id, name=step.name,
-                                            resolve=lambda d: str(d.run_folder(ws, self.id)), extra_inputs=step.inputs,
-                                            extra_tags={"azureml.runType": "azureml.StepRun",
-                                                        "azureml.stepName": step.name})
+                job = step.config.start_job(
+                    self.experiment,
+                    parent_id=self.id,
+                    name=step.name,
+                    resolve=lambda d: str(d.run_folder(ws, self.id)),
+                    extra_inputs=step.inputs,
+                    extra_tags={"azureml.runType": "azureml.StepRun", "azureml.stepName": step.name},
+                )
                 with self._jobs_lock:
                     self._jobs.append((step.name, job))
                 job.join()
                 self.step_status[step.name] = job.state
                 if job.reason is not None:
                     failed, error = step.name, f"step {step.name!r} failed: {job.reason}"
-        except Exception as exc:   # never leave the pipeline run hanging
+        except Exception as exc:  # never leave the pipeline run hanging
             failed = failed or current
             error = error or f"step {current!r} could not start: {type(exc).__name__}: {exc}"
             if current in self.step_status:
@@ -184,10 +219,16 @@ class PipelineRun(Run):
     def _run_parallel_step(self, step: ParallelRunStep) -> str | None:
         ws = self.experiment.workspace
         source = step.inputs[0]
-        files = (self._batch_files[step.name] if not isinstance(source, PipelineData)
-                 else step_input(source.run_folder(ws, self.id)))
-        output_dir = (step.output.run_folder(ws, self.id) if isinstance(step.output, PipelineData)
-                      else ws.get_default_datastore().resolve(f"azureml/{self.id}/{step.output.name}"))
+        files = (
+            self._batch_files[step.name]
+            if not isinstance(source, PipelineData)
+            else step_input(source.run_folder(ws, self.id))
+        )
+        output_dir = (
+            step.output.run_folder(ws, self.id)
+            if isinstance(step.output, PipelineData)
+            else ws.get_default_datastore().resolve(f"azureml/{self.id}/{step.output.name}")
+        )
         job = ParallelStepJob(self, step)
         with self._jobs_lock:
             self._jobs.append((step.name, job))
@@ -233,7 +274,7 @@ class PipelineRun(Run):
         tags = self.get_tags()
         failed = tags.get("azureml.failedStep", "")
         tail = ""
-        for step in (self.find_step_run(failed) if failed in self.step_status else []):
+        for step in self.find_step_run(failed) if failed in self.step_status else []:
             tail = step.get_tags().get("azureml.logTail", "")
         not_run = json.loads(tags.get("azureml.notStarted", "[]"))
         message = f"Pipeline run {self.id} failed: {tags.get('azureml.error', 'a step failed')}"
@@ -255,8 +296,10 @@ class PipelineRun(Run):
 
     # -- what wait_for_completion prints and waits for (Run.wait_for_completion calls these) ---------
     _WAIT_HEADER = "PipelineRunId: {id}\nLink to MLflow UI: {url}\n"
-    _WAIT_SUMMARY = ("PipelineRun Execution Summary\n==============================\nPipelineRunId: {id}\n"
-                     "Status: {status}\nSteps: {steps}\n")
+    _WAIT_SUMMARY = (
+        "PipelineRun Execution Summary\n==============================\nPipelineRunId: {id}\n"
+        "Status: {status}\nSteps: {steps}\n"
+    )
 
     def _wait(self, out: Any, deadline: float | None) -> None:
         """Wait for every step, writing each step's log to ``out`` as it runs (None: write nothing)."""

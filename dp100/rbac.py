@@ -25,18 +25,30 @@ no segment at all. Deny assignments, conditions (ABAC) and Microsoft Entra roles
     >>> AZUREML_DATA_SCIENTIST.allows("Microsoft.MachineLearningServices/workspaces/computes/write")
     False
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-__all__ = ["RBACError", "RoleDefinition", "RoleAssignment", "operation_matches", "check_access",
-           "explain", "AZUREML_DATA_SCIENTIST", "AZUREML_COMPUTE_OPERATOR", "READER", "BUILT_IN_ROLES"]
+__all__ = [
+    "RBACError",
+    "RoleDefinition",
+    "RoleAssignment",
+    "operation_matches",
+    "check_access",
+    "explain",
+    "AZUREML_DATA_SCIENTIST",
+    "AZUREML_COMPUTE_OPERATOR",
+    "READER",
+    "BUILT_IN_ROLES",
+]
 
 
 class RBACError(ValueError):
@@ -48,24 +60,30 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_.*-]+$")
 
 def _check_string(value: Any, what: str, wildcards: bool) -> str:
     if not isinstance(value, str):
-        raise RBACError(f"{what} must be a string like 'Microsoft.MachineLearningServices/workspaces/read', "
-                        f"got {type(value).__name__} {value!r}")
+        raise RBACError(
+            f"{what} must be a string like 'Microsoft.MachineLearningServices/workspaces/read', "
+            f"got {type(value).__name__} {value!r}"
+        )
     if value != "*":
         parts = value.split("/")
         if len(parts) < 2 or not all(parts) or not all(_SEGMENT.match(p) for p in parts):
-            raise RBACError(f"{what} {value!r} is not an operation string: expected "
-                            "'Provider.Namespace/resourceType/.../verb' (letters, digits, '.', '-', '_' "
-                            "between single slashes, no spaces)")
+            raise RBACError(
+                f"{what} {value!r} is not an operation string: expected "
+                "'Provider.Namespace/resourceType/.../verb' (letters, digits, '.', '-', '_' "
+                "between single slashes, no spaces)"
+            )
     if not wildcards and "*" in value:
-        raise RBACError(f"{what} {value!r} contains '*': wildcards belong in role definitions, "
-                        "an operation being checked is one concrete operation")
+        raise RBACError(
+            f"{what} {value!r} contains '*': wildcards belong in role definitions, "
+            "an operation being checked is one concrete operation"
+        )
     return value
 
 
 @lru_cache(maxsize=4096)
 def _pattern_regex(pattern: str) -> re.Pattern:
     body = re.escape(pattern)
-    body = body.replace(r"/\*/", "/(?:.*/)?")    # a whole-segment '*' may also match no segment
+    body = body.replace(r"/\*/", "/(?:.*/)?")  # a whole-segment '*' may also match no segment
     body = body.replace(r"\*", ".*")
     return re.compile(body, re.IGNORECASE | re.DOTALL)
 
@@ -81,16 +99,19 @@ def _patterns(value: Any, what: str, role: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise RBACError(f"role {role!r}: {what} must be a list of operation strings, "
-                        f"got {type(value).__name__} {value!r}")
+        raise RBACError(
+            f"role {role!r}: {what} must be a list of operation strings, got {type(value).__name__} {value!r}"
+        )
     return tuple(_check_string(v, f"role {role!r}: {what} entry", wildcards=True) for v in value)
 
 
 def _check_scope(scope: Any, what: str) -> str:
     if not isinstance(scope, str) or not scope.startswith("/") or "//" in scope or any(c.isspace() for c in scope):
-        raise RBACError(f"{what} {scope!r} is not a scope: expected '/' or a resource ID such as "
-                        "'/subscriptions/<id>/resourceGroups/<rg>/providers/"
-                        "Microsoft.MachineLearningServices/workspaces/<ws>'")
+        raise RBACError(
+            f"{what} {scope!r} is not a scope: expected '/' or a resource ID such as "
+            "'/subscriptions/<id>/resourceGroups/<rg>/providers/"
+            "Microsoft.MachineLearningServices/workspaces/<ws>'"
+        )
     return scope.rstrip("/") or "/"
 
 
@@ -118,14 +139,21 @@ class RoleDefinition:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise RBACError(f"a role definition needs a non-empty name, got {self.name!r}")
-        for attr, label in (("actions", "Actions"), ("not_actions", "NotActions"),
-                            ("data_actions", "DataActions"), ("not_data_actions", "NotDataActions")):
+        for attr, label in (
+            ("actions", "Actions"),
+            ("not_actions", "NotActions"),
+            ("data_actions", "DataActions"),
+            ("not_data_actions", "NotDataActions"),
+        ):
             object.__setattr__(self, attr, _patterns(getattr(self, attr), label, self.name))
         scopes = self.assignable_scopes
         if isinstance(scopes, str) or not isinstance(scopes, (list, tuple)) or not scopes:
             raise RBACError(f"role {self.name!r}: AssignableScopes must be a non-empty list of scopes, got {scopes!r}")
-        object.__setattr__(self, "assignable_scopes",
-                           tuple(_check_scope(s, f"role {self.name!r}: AssignableScopes entry") for s in scopes))
+        object.__setattr__(
+            self,
+            "assignable_scopes",
+            tuple(_check_scope(s, f"role {self.name!r}: AssignableScopes entry") for s in scopes),
+        )
         if not (self.actions or self.data_actions):
             raise RBACError(f"role {self.name!r} grants nothing: it needs at least one entry in Actions or DataActions")
 
@@ -133,23 +161,22 @@ class RoleDefinition:
     def allows(self, operation: str, data: bool = False) -> bool:
         """Does this role alone grant ``operation``? (``data=True`` for a data-plane operation.)"""
         _check_string(operation, "operation", wildcards=False)
-        grant, exclude = ((self.data_actions, self.not_data_actions) if data
-                          else (self.actions, self.not_actions))
-        return (any(operation_matches(p, operation) for p in grant)
-                and not any(operation_matches(p, operation) for p in exclude))
+        grant, exclude = (self.data_actions, self.not_data_actions) if data else (self.actions, self.not_actions)
+        return any(operation_matches(p, operation) for p in grant) and not any(
+            operation_matches(p, operation) for p in exclude
+        )
 
     def why(self, operation: str, data: bool = False) -> tuple[str | None, str | None]:
         """``(first granting pattern or None, first excluding pattern or None)`` for ``operation``."""
         _check_string(operation, "operation", wildcards=False)
-        grant, exclude = ((self.data_actions, self.not_data_actions) if data
-                          else (self.actions, self.not_actions))
+        grant, exclude = (self.data_actions, self.not_data_actions) if data else (self.actions, self.not_actions)
         granted = next((p for p in grant if operation_matches(p, operation)), None)
         excluded = next((p for p in exclude if operation_matches(p, operation)), None)
         return granted, excluded
 
     # -- Azure JSON ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, definition: Mapping[str, Any]) -> "RoleDefinition":
+    def from_dict(cls, definition: Mapping[str, Any]) -> RoleDefinition:
         """Read either format Azure uses.
 
         - ``az role definition create`` / PowerShell: ``{"Name", "Actions", "NotActions", "DataActions",
@@ -177,13 +204,19 @@ class RoleDefinition:
             raise RBACError("role definition has no name: give 'Name' (CLI form) or 'roleName' (REST form)")
         if "actions" not in perm and "dataactions" not in perm:
             raise RBACError(f"role {name!r} has no 'Actions' (or 'DataActions') list")
-        return cls(name=name, actions=perm.get("actions"), not_actions=perm.get("notactions"),
-                   data_actions=perm.get("dataactions"), not_data_actions=perm.get("notdataactions"),
-                   assignable_scopes=keys.get("assignablescopes") or ["/"],
-                   description=keys.get("description") or "", id=role_id)
+        return cls(
+            name=name,
+            actions=perm.get("actions"),
+            not_actions=perm.get("notactions"),
+            data_actions=perm.get("dataactions"),
+            not_data_actions=perm.get("notdataactions"),
+            assignable_scopes=keys.get("assignablescopes") or ["/"],
+            description=keys.get("description") or "",
+            id=role_id,
+        )
 
     @classmethod
-    def from_json(cls, source: str | os.PathLike) -> "RoleDefinition":
+    def from_json(cls, source: str | os.PathLike) -> RoleDefinition:
         """From a JSON file path (e.g. ``data_scientist_role.json``) or a JSON string."""
         text = str(source)
         if not text.lstrip().startswith("{"):
@@ -198,11 +231,16 @@ class RoleDefinition:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``az role definition create`` form (``Name``, ``Actions``, ``NotActions``, ...)."""
-        return {"Name": self.name, "IsCustom": not bool(self.id and self.id in _BUILT_IN_IDS),
-                "Description": self.description, "Actions": list(self.actions),
-                "NotActions": list(self.not_actions), "DataActions": list(self.data_actions),
-                "NotDataActions": list(self.not_data_actions),
-                "AssignableScopes": list(self.assignable_scopes)}
+        return {
+            "Name": self.name,
+            "IsCustom": not bool(self.id and self.id in _BUILT_IN_IDS),
+            "Description": self.description,
+            "Actions": list(self.actions),
+            "NotActions": list(self.not_actions),
+            "DataActions": list(self.data_actions),
+            "NotDataActions": list(self.not_data_actions),
+            "AssignableScopes": list(self.assignable_scopes),
+        }
 
 
 @dataclass(frozen=True)
@@ -217,12 +255,15 @@ class RoleAssignment:
         if not isinstance(self.principal, str) or not self.principal.strip():
             raise RBACError(f"a role assignment needs a principal (user, group or identity), got {self.principal!r}")
         if not isinstance(self.role, RoleDefinition):
-            raise RBACError("role must be a RoleDefinition (use RoleDefinition.from_dict), "
-                            f"got {type(self.role).__name__}")
+            raise RBACError(
+                f"role must be a RoleDefinition (use RoleDefinition.from_dict), got {type(self.role).__name__}"
+            )
         scope = _check_scope(self.scope, "role assignment scope")
         if not any(_within(scope, s) for s in self.role.assignable_scopes):
-            raise RBACError(f"role {self.role.name!r} cannot be assigned at {scope!r}: its AssignableScopes "
-                            f"are {list(self.role.assignable_scopes)}")
+            raise RBACError(
+                f"role {self.role.name!r} cannot be assigned at {scope!r}: its AssignableScopes "
+                f"are {list(self.role.assignable_scopes)}"
+            )
         object.__setattr__(self, "scope", scope)
 
 
@@ -237,8 +278,9 @@ def _applicable(assignments: Iterable[RoleAssignment], principal: str, scope: st
     return [a for a in assignments if a.principal.lower() == principal.lower() and _within(scope, a.scope)]
 
 
-def check_access(assignments: Iterable[RoleAssignment], principal: str, operation: str,
-                 scope: str = "/", data: bool = False) -> bool:
+def check_access(
+    assignments: Iterable[RoleAssignment], principal: str, operation: str, scope: str = "/", data: bool = False
+) -> bool:
     """Azure's answer to "may ``principal`` perform ``operation`` on the resource at ``scope``?".
 
     The union over every assignment of ``principal`` at ``scope`` or above of what its role grants.
@@ -247,8 +289,9 @@ def check_access(assignments: Iterable[RoleAssignment], principal: str, operatio
     return any(a.role.allows(operation, data=data) for a in _applicable(assignments, principal, scope))
 
 
-def explain(assignments: Iterable[RoleAssignment], principal: str, operation: str,
-            scope: str = "/", data: bool = False) -> list[str]:
+def explain(
+    assignments: Iterable[RoleAssignment], principal: str, operation: str, scope: str = "/", data: bool = False
+) -> list[str]:
     """One line per applicable assignment saying whether (and by which pattern) it grants ``operation``."""
     _check_string(operation, "operation", wildcards=False)
     lines = []
@@ -274,22 +317,37 @@ _MLS = "Microsoft.MachineLearningServices"
 AZUREML_DATA_SCIENTIST = RoleDefinition(
     name="AzureML Data Scientist",
     id="f6c7c914-8db3-469d-8ca1-694a8f32e121",
-    description=("Can perform all actions within an Azure Machine Learning workspace, except for creating "
-                 "or deleting compute resources and modifying the workspace itself."),
-    actions=(f"{_MLS}/workspaces/*/read", f"{_MLS}/workspaces/*/action",
-             f"{_MLS}/workspaces/*/delete", f"{_MLS}/workspaces/*/write"),
-    not_actions=(f"{_MLS}/workspaces/delete", f"{_MLS}/workspaces/write",
-                 f"{_MLS}/workspaces/computes/*/write", f"{_MLS}/workspaces/computes/*/delete",
-                 f"{_MLS}/workspaces/computes/listKeys/action", f"{_MLS}/workspaces/listKeys/action",
-                 f"{_MLS}/workspaces/hubs/write", f"{_MLS}/workspaces/hubs/delete",
-                 f"{_MLS}/workspaces/featurestores/write", f"{_MLS}/workspaces/featurestores/delete"),
+    description=(
+        "Can perform all actions within an Azure Machine Learning workspace, except for creating "
+        "or deleting compute resources and modifying the workspace itself."
+    ),
+    actions=(
+        f"{_MLS}/workspaces/*/read",
+        f"{_MLS}/workspaces/*/action",
+        f"{_MLS}/workspaces/*/delete",
+        f"{_MLS}/workspaces/*/write",
+    ),
+    not_actions=(
+        f"{_MLS}/workspaces/delete",
+        f"{_MLS}/workspaces/write",
+        f"{_MLS}/workspaces/computes/*/write",
+        f"{_MLS}/workspaces/computes/*/delete",
+        f"{_MLS}/workspaces/computes/listKeys/action",
+        f"{_MLS}/workspaces/listKeys/action",
+        f"{_MLS}/workspaces/hubs/write",
+        f"{_MLS}/workspaces/hubs/delete",
+        f"{_MLS}/workspaces/featurestores/write",
+        f"{_MLS}/workspaces/featurestores/delete",
+    ),
 )
 
 AZUREML_COMPUTE_OPERATOR = RoleDefinition(
     name="AzureML Compute Operator",
     id="e503ece1-11d0-4e8e-8e2c-7a6c3bf38815",
-    description=("Can access and perform CRUD operations on Machine Learning Services managed compute "
-                 "resources (including Notebook VMs)."),
+    description=(
+        "Can access and perform CRUD operations on Machine Learning Services managed compute "
+        "resources (including Notebook VMs)."
+    ),
     actions=(f"{_MLS}/workspaces/computes/*", f"{_MLS}/workspaces/notebooks/vm/*"),
 )
 

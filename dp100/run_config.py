@@ -5,6 +5,7 @@ environment and target); ``experiment.submit(config)`` starts it as its own proc
 (:mod:`dp100.script_runner`) and returns the run at once. The named ``environment`` and ``target``
 are recorded on the run; locally the script runs in the course's own Python.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,14 +69,16 @@ def _check_arguments(arguments: Any, where: str) -> list[Any]:
     if isinstance(arguments, dict):
         raise RunConfigError(
             f"{where}: arguments is a list like ['--reg-rate', 0.1], not a dict. (A dict was the "
-            "retired Estimator's script_params; Estimator(script_params=...) still takes one.)")
+            "retired Estimator's script_params; Estimator(script_params=...) still takes one.)"
+        )
     if isinstance(arguments, (str, bytes)) or not isinstance(arguments, (list, tuple)):
         raise RunConfigError(f"{where}: arguments must be a list, got {type(arguments).__name__}")
     for i, a in enumerate(arguments):
         ok = isinstance(a, (str, numbers.Real, DatasetConsumptionConfig, PipelineData))
         if not ok or (isinstance(a, float) and not math.isfinite(a)):
-            raise RunConfigError(f"{where}: argument {i} ({a!r}) must be text, a number, a named "
-                                 "dataset input or PipelineData")
+            raise RunConfigError(
+                f"{where}: argument {i} ({a!r}) must be text, a number, a named dataset input or PipelineData"
+            )
     return list(arguments)
 
 
@@ -103,9 +106,16 @@ class ScriptRunConfig(Submittable):
     marks its run Failed, so nothing waits forever.
     """
 
-    def __init__(self, source_directory: Any, script: str | None = None, arguments: Any = None,
-                 run_config: RunConfiguration | None = None, compute_target: Any = None,
-                 environment: Any = None, max_run_duration_seconds: float = DEFAULT_MAX_RUN_SECONDS):
+    def __init__(
+        self,
+        source_directory: Any,
+        script: str | None = None,
+        arguments: Any = None,
+        run_config: RunConfiguration | None = None,
+        compute_target: Any = None,
+        environment: Any = None,
+        max_run_duration_seconds: float = DEFAULT_MAX_RUN_SECONDS,
+    ):
         self.source_directory, self.script = _check_script(source_directory, script, "ScriptRunConfig")
         self.arguments = _check_arguments(arguments, "ScriptRunConfig")
         base = run_config or RunConfiguration()
@@ -130,9 +140,16 @@ class ScriptRunConfig(Submittable):
         job = self.start_job(experiment, tags)
         return Run(experiment, job.run_id, job=job)
 
-    def start_job(self, experiment: Experiment, tags: dict[str, str] | None = None, parent_id: str | None = None,
-                  name: str | None = None, resolve: Callable[[PipelineData], str] | None = None,
-                  extra_inputs: Iterable[Any] = (), extra_tags: dict[str, str] | None = None) -> ScriptJob:
+    def start_job(
+        self,
+        experiment: Experiment,
+        tags: dict[str, str] | None = None,
+        parent_id: str | None = None,
+        name: str | None = None,
+        resolve: Callable[[PipelineData], str] | None = None,
+        extra_inputs: Iterable[Any] = (),
+        extra_tags: dict[str, str] | None = None,
+    ) -> ScriptJob:
         """Start the script as its own process, recorded as a new run of ``experiment`` (a child of
         ``parent_id`` in a pipeline); ``resolve`` turns a PipelineData argument into its folder,
         ``extra_inputs`` adds named datasets that are not arguments (a step's inputs)."""
@@ -155,14 +172,20 @@ class ScriptRunConfig(Submittable):
         for a in extra_inputs:
             if isinstance(a, DatasetConsumptionConfig):
                 inputs[a.name] = a.to_spec()
-        all_tags = {"azureml.runType": "azureml.scriptrun", "azureml.script": self.script,
-                    "azureml.arguments": json.dumps(arguments),
-                    "azureml.environment": _env_label(self.environment),
-                    "azureml.computeTarget": _target_label(self.run_config.target),
-                    "azureml.inputDatasets": json.dumps(sorted(inputs)),
-                    "mlflow.source.name": self.script, **(extra_tags or {}), **(tags or {})}
-        run = create_run(experiment, all_tags, name or f"{Path(self.script).stem}_{int(time.time())}",
-                         parent_id=parent_id)
+        all_tags = {
+            "azureml.runType": "azureml.scriptrun",
+            "azureml.script": self.script,
+            "azureml.arguments": json.dumps(arguments),
+            "azureml.environment": _env_label(self.environment),
+            "azureml.computeTarget": _target_label(self.run_config.target),
+            "azureml.inputDatasets": json.dumps(sorted(inputs)),
+            "mlflow.source.name": self.script,
+            **(extra_tags or {}),
+            **(tags or {}),
+        }
+        run = create_run(
+            experiment, all_tags, name or f"{Path(self.script).stem}_{int(time.time())}", parent_id=parent_id
+        )
         command = ScriptCommand(self.source_directory, self.script, arguments, inputs, self.max_run_duration_seconds)
         return ScriptJob.start(ws, experiment.name, run.id, command, files, parent_id)
 
@@ -178,8 +201,15 @@ class Estimator(Submittable):
     Submitting an Estimator runs the equivalent ``ScriptRunConfig``.
     """
 
-    def __init__(self, source_directory: Any, entry_script: str, script_params: dict | None = None,
-                 compute_target: Any = None, environment_definition: Any = None, **_: Any):
+    def __init__(
+        self,
+        source_directory: Any,
+        entry_script: str,
+        script_params: dict | None = None,
+        compute_target: Any = None,
+        environment_definition: Any = None,
+        **_: Any,
+    ):
         if script_params is not None and not isinstance(script_params, dict):
             raise RunConfigError("Estimator: script_params must be a dict like {'--reg-rate': 0.1}")
         self.script_params = dict(script_params or {})
@@ -188,8 +218,9 @@ class Estimator(Submittable):
             if not isinstance(key, str) or not key:
                 raise RunConfigError(f"Estimator: script_params key {key!r} must be an option name like '--alpha'")
             arguments += [key] if value is None else [key, value]
-        self.run_config = ScriptRunConfig(source_directory, entry_script, arguments,
-                                          compute_target=compute_target, environment=environment_definition)
+        self.run_config = ScriptRunConfig(
+            source_directory, entry_script, arguments, compute_target=compute_target, environment=environment_definition
+        )
 
     @property
     def arguments(self) -> list[Any]:

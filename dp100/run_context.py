@@ -5,6 +5,7 @@ The script runner starts a script with environment variables naming its run (:fu
 the run (this module writes and reads them), and the runner records them in MLflow when the script
 ends, so a script never imports MLflow.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,20 +21,38 @@ from dp100.tracking import RunConfigError, artifact_folder, now_ms
 from dp100.workspace import Workspace
 
 #: The environment variables that tell a script which run it belongs to.
-RUN_ENV = {"run": "DP100_RUN_ID", "dir": "DP100_RUN_DIR", "ws": "DP100_WORKSPACE",
-           "exp": "DP100_EXPERIMENT", "inputs": "DP100_INPUTS", "parent": "DP100_PARENT_RUN_ID"}
+RUN_ENV = {
+    "run": "DP100_RUN_ID",
+    "dir": "DP100_RUN_DIR",
+    "ws": "DP100_WORKSPACE",
+    "exp": "DP100_EXPERIMENT",
+    "inputs": "DP100_INPUTS",
+    "parent": "DP100_PARENT_RUN_ID",
+}
 #: What the script logged, in the run's control folder.
 METRICS_FILE = "metrics.jsonl"
 TAGS_FILE = "tags.jsonl"
 UPLOADS_FOLDER = "uploads"
 
 
-def script_environment(run_id: str, control: Path, workspace_root: Path, experiment_name: str,
-                       inputs: dict[str, Any], parent_id: str | None) -> dict[str, str]:
+def script_environment(
+    run_id: str,
+    control: Path,
+    workspace_root: Path,
+    experiment_name: str,
+    inputs: dict[str, Any],
+    parent_id: str | None,
+) -> dict[str, str]:
     """The variables a script's process gets so that ``Run.get_context()`` finds its run."""
-    return {RUN_ENV["run"]: run_id, RUN_ENV["dir"]: str(control), RUN_ENV["ws"]: str(workspace_root),
-            RUN_ENV["exp"]: experiment_name, RUN_ENV["inputs"]: json.dumps(inputs),
-            RUN_ENV["parent"]: parent_id or "", "AZUREML_RUN_ID": run_id}
+    return {
+        RUN_ENV["run"]: run_id,
+        RUN_ENV["dir"]: str(control),
+        RUN_ENV["ws"]: str(workspace_root),
+        RUN_ENV["exp"]: experiment_name,
+        RUN_ENV["inputs"]: json.dumps(inputs),
+        RUN_ENV["parent"]: parent_id or "",
+        "AZUREML_RUN_ID": run_id,
+    }
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -45,7 +64,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            continue   # a line cut short when the script was killed
+            continue  # a line cut short when the script was killed
     return out
 
 
@@ -63,8 +82,7 @@ def current_run(allow_offline: bool = True) -> ScriptRunContext | OfflineRun:
     if os.environ.get(RUN_ENV["run"]):
         return ScriptRunContext.current()
     if not allow_offline:
-        raise RunConfigError("Run.get_context(allow_offline=False): this code is not running "
-                             "inside a submitted run")
+        raise RunConfigError("Run.get_context(allow_offline=False): this code is not running inside a submitted run")
     return OfflineRun()
 
 
@@ -108,8 +126,9 @@ class ScriptRunContext(RunLogging):
     @property
     def input_datasets(self) -> dict[str, TabularDataset]:
         """The datasets given to this run with ``as_named_input(dataset, name)``, by name."""
-        return {name: dataset_from_spec(spec, str(self.experiment.workspace.root))
-                for name, spec in self._inputs.items()}
+        return {
+            name: dataset_from_spec(spec, str(self.experiment.workspace.root)) for name, spec in self._inputs.items()
+        }
 
     @property
     def parent(self) -> Any:
@@ -121,8 +140,10 @@ class ScriptRunContext(RunLogging):
 
     def _record_metrics(self, name: str, values: list[float], first_step: int) -> None:
         ts = now_ms()
-        self._append(METRICS_FILE, [{"key": name, "value": v, "step": first_step + i, "timestamp": ts}
-                                    for i, v in enumerate(values)])
+        self._append(
+            METRICS_FILE,
+            [{"key": name, "value": v, "step": first_step + i, "timestamp": ts} for i, v in enumerate(values)],
+        )
 
     def _record_tags(self, tags: dict[str, str]) -> None:
         self._append(TAGS_FILE, [{"key": k, "value": v} for k, v in tags.items()])
@@ -153,8 +174,10 @@ class OfflineRun(RunLogging):
 
     @property
     def experiment(self) -> Any:
-        raise RunConfigError("this is an offline run (the code is not running inside a submitted run): "
-                             "it has no experiment; open the workspace with Workspace.from_config()")
+        raise RunConfigError(
+            "this is an offline run (the code is not running inside a submitted run): "
+            "it has no experiment; open the workspace with Workspace.from_config()"
+        )
 
     def _record_metrics(self, name: str, values: list[float], first_step: int) -> None:
         self._metrics.setdefault(name, []).extend(values)
@@ -162,10 +185,10 @@ class OfflineRun(RunLogging):
             print(f"Attempted to log scalar metric {name}:\n{v}")
 
     def _record_tags(self, tags: dict[str, str]) -> None:
-        pass   # an offline run keeps no tags
+        pass  # an offline run keeps no tags
 
     def _record_file(self, name: str, source: Path | bytes) -> None:
-        pass   # nor files
+        pass  # nor files
 
     def get_metrics(self) -> dict[str, Any]:
         return {k: v[0] if len(v) == 1 else list(v) for k, v in self._metrics.items()}

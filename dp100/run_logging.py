@@ -4,6 +4,7 @@ Every kind of run here (a run in the tracking store, the run a submitted script 
 run) logs through :class:`RunLogging`: the checks and the step numbering are written once, and
 each kind says where a metric, a tag or a file goes in its three ``_record_*`` methods.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -24,8 +25,10 @@ def check_metric(name: Any, value: Any) -> float:
     if not isinstance(name, str) or not _METRIC_NAME.match(name):
         raise RunConfigError(f"metric name {name!r}: 1-250 letters, digits, spaces or _ - . /")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise RunConfigError(f"run.log({name!r}, {value!r}): the value must be a number, got "
-                             f"{type(value).__name__}; use run.tag(name, text) for text")
+        raise RunConfigError(
+            f"run.log({name!r}, {value!r}): the value must be a number, got "
+            f"{type(value).__name__}; use run.tag(name, text) for text"
+        )
     return float(value)
 
 
@@ -50,7 +53,7 @@ class RunLogging:
     is up to the subclass (``_record_metrics``, ``_record_tags``, ``_record_file``)."""
 
     def __init__(self) -> None:
-        self._steps: dict[str, int] = {}   # the next step of each metric name
+        self._steps: dict[str, int] = {}  # the next step of each metric name
 
     # -- where the values go (one per kind of run) ----------------------------------------------
     def _record_metrics(self, name: str, values: list[float], first_step: int) -> None:

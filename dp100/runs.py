@@ -42,6 +42,7 @@ This module is what notebooks and scripts import from; each concept has its own 
 - :mod:`dp100.tracking`: the MLflow client per workspace, status names, ``RunConfigError``;
 - :mod:`dp100.datasets`: ``as_named_input`` (``DatasetConsumptionConfig``).
 """
+
 from __future__ import annotations
 
 from dp100.datasets import DatasetConsumptionConfig, as_named_input
@@ -50,7 +51,23 @@ from dp100.run_config import DEFAULT_MAX_RUN_SECONDS, Estimator, RunConfiguratio
 from dp100.snapshot import SNAPSHOT_IGNORE, SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_FILES
 from dp100.tracking import AZURE_STATUS, MLFLOW_UI, STD_LOG, RunConfigError, mlflow_ui_command
 
-__all__ = ["AZURE_STATUS", "DEFAULT_MAX_RUN_SECONDS", "MLFLOW_UI", "SNAPSHOT_IGNORE", "SNAPSHOT_MAX_BYTES",
-           "SNAPSHOT_MAX_FILES", "STD_LOG", "DatasetConsumptionConfig", "Estimator", "Experiment", "Run",
-           "RunConfigError", "RunConfiguration", "RunFailedError", "ScriptRunConfig", "Submittable",
-           "as_named_input", "mlflow_ui_command"]
+__all__ = [
+    "AZURE_STATUS",
+    "DEFAULT_MAX_RUN_SECONDS",
+    "MLFLOW_UI",
+    "SNAPSHOT_IGNORE",
+    "SNAPSHOT_MAX_BYTES",
+    "SNAPSHOT_MAX_FILES",
+    "STD_LOG",
+    "DatasetConsumptionConfig",
+    "Estimator",
+    "Experiment",
+    "Run",
+    "RunConfigError",
+    "RunConfiguration",
+    "RunFailedError",
+    "ScriptRunConfig",
+    "Submittable",
+    "as_named_input",
+    "mlflow_ui_command",
+]

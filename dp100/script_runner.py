@@ -6,6 +6,7 @@ it is stopped after ``max_run_duration_seconds``; when it ends, what it logged t
 ``Run.get_context()``, its ``./outputs`` and ``./logs`` and its status are recorded in MLflow. A run
 that cannot be recorded still ends (Failed), never hangs in Running.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -57,8 +58,8 @@ class ScriptJob(LoggedJob):
         super().__init__(run_id)
         self.workspace = workspace
         self.command = command
-        self.control = control            # the run's folder next to the workspace: its log and what it logged
-        self.workdir = control / "wd"     # the script's working directory (a copy of the snapshot)
+        self.control = control  # the run's folder next to the workspace: its log and what it logged
+        self.workdir = control / "wd"  # the script's working directory (a copy of the snapshot)
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self._cancelled = False
@@ -67,27 +68,43 @@ class ScriptJob(LoggedJob):
 
     # -- start -------------------------------------------------------------------------------
     @classmethod
-    def start(cls, workspace: WorkspaceFolder, experiment_name: str, run_id: str, command: ScriptCommand,
-              files: list[Path], parent_id: str | None = None) -> ScriptJob:
+    def start(
+        cls,
+        workspace: WorkspaceFolder,
+        experiment_name: str,
+        run_id: str,
+        command: ScriptCommand,
+        files: list[Path],
+        parent_id: str | None = None,
+    ) -> ScriptJob:
         """Start ``command`` for the run ``run_id`` (created by the caller) in a copy of ``files``
         (its snapshot) and return at once. A script that cannot start ends its run Failed."""
         job = cls(workspace, run_id, command, workspace.root / "runs" / run_id)
         try:
             (job.control / "user_logs").mkdir(parents=True, exist_ok=True)
-            for f in files:   # the run's working directory is a copy of the snapshot, as on a node
+            for f in files:  # the run's working directory is a copy of the snapshot, as on a node
                 target = job.workdir / f.relative_to(command.source_directory)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, target)
             job.workdir.mkdir(parents=True, exist_ok=True)
             upload_snapshot(workspace, run_id, command.source_directory, files)
             env = dict(os.environ)
-            env.update(script_environment(run_id, job.control, workspace.root, experiment_name, command.inputs,
-                                          parent_id))
+            env.update(
+                script_environment(run_id, job.control, workspace.root, experiment_name, command.inputs, parent_id)
+            )
             env.update({"PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"})
-            job.proc = subprocess.Popen([sys.executable, "-u", command.script, *command.arguments],
-                                        cwd=job.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True, bufsize=1,
-                                        errors="replace", start_new_session=(os.name == "posix"))
+            job.proc = subprocess.Popen(
+                [sys.executable, "-u", command.script, *command.arguments],
+                cwd=job.workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                errors="replace",
+                start_new_session=(os.name == "posix"),
+            )
         except Exception as exc:
             job.reason = f"could not start {command.script}: {type(exc).__name__}: {exc}"
             job._finish()
@@ -124,7 +141,7 @@ class ScriptJob(LoggedJob):
             elif time.monotonic() - start > limit:
                 self._kill()
                 self.reason = f"stopped after max_run_duration_seconds={limit:g} s"
-            if time.monotonic() - last_sync > 0.5:   # ./logs is uploaded while the script runs
+            if time.monotonic() - last_sync > 0.5:  # ./logs is uploaded while the script runs
                 self._sync_logs()
                 last_sync = time.monotonic()
         self._finish()
@@ -175,7 +192,7 @@ class ScriptJob(LoggedJob):
                 except subprocess.TimeoutExpired:
                     self._kill()
                 if self._pump_thread is not None:
-                    self._pump_thread.join(timeout=5)   # the last lines of the log
+                    self._pump_thread.join(timeout=5)  # the last lines of the log
             if self.reason is None and self.returncode not in (0, None):
                 self.reason = f"script {self.command.script} exited with code {self.returncode}"
             if self.reason is not None:
@@ -191,7 +208,7 @@ class ScriptJob(LoggedJob):
                     tags.update({"azureml.error": self.reason, "azureml.logTail": self.log_tail()})
                 for k, v in tags.items():
                     client.set_tag(self.run_id, k, v)
-        except Exception as exc:   # never leave a run hanging in Running
+        except Exception as exc:  # never leave a run hanging in Running
             status = "FAILED"
             self.reason = f"recording the run failed: {type(exc).__name__}: {exc}"
             try:
@@ -203,20 +220,23 @@ class ScriptJob(LoggedJob):
                 with TRACKING_LOCK:
                     client.set_terminated(self.run_id, status)
             finally:
-                shutil.rmtree(self.control, ignore_errors=True)   # the node's local disk is gone
+                shutil.rmtree(self.control, ignore_errors=True)  # the node's local disk is gone
                 _LIVE.discard(self)
                 self.done.set()
 
     def _record_logged(self) -> None:
         """Send what the script logged through ``Run.get_context()`` to the tracking store."""
         from mlflow.entities import Metric
+
         client = tracking_client(self.workspace)
-        metrics = [Metric(r["key"], float(r["value"]), int(r["timestamp"]), int(r["step"]))
-                   for r in read_jsonl(self.control / METRICS_FILE)]
+        metrics = [
+            Metric(r["key"], float(r["value"]), int(r["timestamp"]), int(r["step"]))
+            for r in read_jsonl(self.control / METRICS_FILE)
+        ]
         tags = {str(r["key"]): str(r["value"]) for r in read_jsonl(self.control / TAGS_FILE)}
         with TRACKING_LOCK:
             for i in range(0, len(metrics), 1000):
-                client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+                client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
             for k, v in tags.items():
                 client.set_tag(self.run_id, k, v)
             for f, folder in logged_files(self.control):

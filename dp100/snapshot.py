@@ -4,6 +4,7 @@ As in Azure: caches and the patterns of ``.amlignore`` are left out, and a folde
 or 300 MB is refused (data belongs in a datastore). Here a workspace folder inside the source
 folder is left out too, and the files are saved as the run's artifacts under ``snapshot/``.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -26,15 +27,20 @@ def snapshot_files(folder: Path, workspace: WorkspaceFolder | None = None) -> li
     patterns = list(SNAPSHOT_IGNORE)
     ignore_file = folder / ".amlignore"
     if ignore_file.is_file():
-        patterns += [p.strip().strip("/") for p in ignore_file.read_text().splitlines()
-                     if p.strip() and not p.startswith("#")]
+        patterns += [
+            p.strip().strip("/") for p in ignore_file.read_text().splitlines() if p.strip() and not p.startswith("#")
+        ]
     skip_roots = {workspace.root.resolve()} if workspace is not None else set()
     files, total = [], 0
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not any(fnmatch.fnmatch(d, p) for p in patterns)
-                             and (here / d).resolve() not in skip_roots
-                             and not ((here / d / "mlflow.db").exists() and (here / d / "config.json").exists()))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not any(fnmatch.fnmatch(d, p) for p in patterns)
+            and (here / d).resolve() not in skip_roots
+            and not ((here / d / "mlflow.db").exists() and (here / d / "config.json").exists())
+        )
         for name in sorted(filenames):
             if any(fnmatch.fnmatch(name, p) for p in patterns):
                 continue
@@ -45,7 +51,8 @@ def snapshot_files(folder: Path, workspace: WorkspaceFolder | None = None) -> li
                 raise RunConfigError(
                     f"snapshot of {str(folder)!r} is over Azure's limit of {SNAPSHOT_MAX_FILES} files / "
                     f"{SNAPSHOT_MAX_BYTES // 2**20} MB: keep data out of source_directory (use a "
-                    "datastore) or list what to leave out in .amlignore")
+                    "datastore) or list what to leave out in .amlignore"
+                )
     return files
 
 

@@ -5,6 +5,7 @@ names a learner sees (Azure's, not MLflow's), the MLflow UI standing in for Stud
 every run, experiment or script configuration raises. MLflow is imported on first use only: a
 submitted script imports this module without paying for MLflow.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,13 @@ from dp100.workspace_folder import WorkspaceFolder
 #: Where ``make mlflow-ui`` serves the MLflow UI (the local "Studio"); DP100_MLFLOW_UI overrides it.
 MLFLOW_UI = os.environ.get("DP100_MLFLOW_UI", "http://127.0.0.1:5000").rstrip("/")
 #: MLflow status -> the Azure ML status name a learner sees in the notes and in Studio.
-AZURE_STATUS = {"RUNNING": "Running", "SCHEDULED": "Queued", "FINISHED": "Completed",
-                "FAILED": "Failed", "KILLED": "Canceled"}
+AZURE_STATUS = {
+    "RUNNING": "Running",
+    "SCHEDULED": "Queued",
+    "FINISHED": "Completed",
+    "FAILED": "Failed",
+    "KILLED": "Canceled",
+}
 #: A script run's log, as Azure names it (streamed while the script runs, saved with the run).
 STD_LOG = "user_logs/std_log.txt"
 #: One writer at a time from this process into a workspace's SQLite store.
@@ -38,6 +44,7 @@ def tracking_client(workspace: WorkspaceFolder):
     with TRACKING_LOCK:
         if uri not in _CLIENTS:
             from mlflow import MlflowClient  # 3.6 s on first import
+
             _CLIENTS[uri] = MlflowClient(tracking_uri=uri)
         return _CLIENTS[uri]
 
@@ -59,4 +66,3 @@ def artifact_folder(file: Path, root: Path, prefix: str | None = None) -> str | 
 def mlflow_ui_command(workspace: WorkspaceFolder, port: int = 5000) -> str:
     """The shell command that opens the MLflow UI (the local Studio) on ``workspace``."""
     return f"mlflow ui --backend-store-uri {workspace.get_mlflow_tracking_uri()} --port {port}"
-

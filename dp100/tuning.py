@@ -25,20 +25,35 @@ interval ``step`` when ``step`` is a multiple of ``evaluation_interval`` and ``s
 (the SDK reference: "the policy applies every multiple of evaluation_interval that is greater than or
 equal to delay_evaluation").
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import optuna
 
 __all__ = [
-    "TuningError", "choice", "uniform", "loguniform", "grid_size", "suggest",
-    "GridParameterSampling", "RandomParameterSampling", "BayesianParameterSampling",
-    "is_evaluation_interval", "bandit_rule", "truncation_rule",
-    "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy",
-    "PrimaryMetricGoal", "HyperDriveConfig", "HyperDriveRun",
+    "TuningError",
+    "choice",
+    "uniform",
+    "loguniform",
+    "grid_size",
+    "suggest",
+    "GridParameterSampling",
+    "RandomParameterSampling",
+    "BayesianParameterSampling",
+    "is_evaluation_interval",
+    "bandit_rule",
+    "truncation_rule",
+    "BanditPolicy",
+    "MedianStoppingPolicy",
+    "TruncationSelectionPolicy",
+    "PrimaryMetricGoal",
+    "HyperDriveConfig",
+    "HyperDriveRun",
 ]
 
 
@@ -63,6 +78,7 @@ class Uniform:
 @dataclass(frozen=True)
 class LogUniform:
     """Azure's ``loguniform(min_value, max_value)``: ``exp(uniform(min_value, max_value))``."""
+
     min_value: float
     max_value: float
 
@@ -112,8 +128,10 @@ def grid_size(space: dict[str, Any]) -> int:
     _check_space(space)
     bad = [n for n, e in space.items() if not isinstance(e, Choice)]
     if bad:
-        raise TuningError(f"grid sampling supports only choice(...): {', '.join(bad)} "
-                          "is continuous; use random or Bayesian sampling for ranges")
+        raise TuningError(
+            f"grid sampling supports only choice(...): {', '.join(bad)} "
+            "is continuous; use random or Bayesian sampling for ranges"
+        )
     return math.prod(len(e.values) for e in space.values())
 
 
@@ -148,6 +166,7 @@ class _Sampling:
 
 class GridParameterSampling(_Sampling):
     """Every combination of discrete ``choice`` values, via ``optuna.samplers.GridSampler``."""
+
     name = "grid"
 
     def __init__(self, parameter_space: dict[str, Any]):
@@ -160,6 +179,7 @@ class GridParameterSampling(_Sampling):
 
 class RandomParameterSampling(_Sampling):
     """Values drawn at random from choices and ranges alike, via ``optuna.samplers.RandomSampler``."""
+
     name = "random"
 
     def sampler(self, seed: int | None = 0) -> optuna.samplers.BaseSampler:
@@ -168,13 +188,14 @@ class RandomParameterSampling(_Sampling):
 
 class BayesianParameterSampling(_Sampling):
     """Each new trial chosen from the results of earlier ones, via ``optuna.samplers.TPESampler``."""
+
     name = "bayesian"
 
     def __init__(self, parameter_space: dict[str, Any], n_startup_trials: int = 5):
         super().__init__(parameter_space)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 1:
             raise TuningError(f"n_startup_trials must be a whole number >= 1, got {n_startup_trials!r}")
-        self.n_startup_trials = n_startup_trials   # random trials before TPE starts modelling (Optuna: 10)
+        self.n_startup_trials = n_startup_trials  # random trials before TPE starts modelling (Optuna: 10)
 
     def sampler(self, seed: int | None = 0) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials)
@@ -204,9 +225,17 @@ def _check_slack(slack_factor: Any, slack_amount: Any) -> None:
         raise TuningError(f"slack must be a number >= 0, got {slack!r}")
 
 
-def bandit_rule(value: float, best: float, step: int, *, maximize: bool = True,
-                slack_factor: float | None = None, slack_amount: float | None = None,
-                evaluation_interval: int = 1, delay_evaluation: int = 0) -> bool:
+def bandit_rule(
+    value: float,
+    best: float,
+    step: int,
+    *,
+    maximize: bool = True,
+    slack_factor: float | None = None,
+    slack_amount: float | None = None,
+    evaluation_interval: int = 1,
+    delay_evaluation: int = 0,
+) -> bool:
     """Azure's Bandit rule: stop a run whose metric is not within the slack of the best run's.
 
     Maximise: stop when ``value < best / (1 + slack_factor)`` or ``value < best - slack_amount``.
@@ -223,8 +252,16 @@ def bandit_rule(value: float, best: float, step: int, *, maximize: bool = True,
     return value > limit
 
 
-def truncation_rule(value: float, others: Iterable[float], step: int, *, truncation_percentage: float,
-                    maximize: bool = True, evaluation_interval: int = 1, delay_evaluation: int = 0) -> bool:
+def truncation_rule(
+    value: float,
+    others: Iterable[float],
+    step: int,
+    *,
+    truncation_percentage: float,
+    maximize: bool = True,
+    evaluation_interval: int = 1,
+    delay_evaluation: int = 0,
+) -> bool:
     """The course's model of Azure's truncation selection: at an evaluation interval, cancel the
     lowest X% of the runs.
 
@@ -233,8 +270,11 @@ def truncation_rule(value: float, others: Iterable[float], step: int, *, truncat
     documents no rounding rule; it also ranks a young run against the older runs' metrics at the
     same (and earlier) intervals, which is what ``others`` holds when the pruner calls this.
     """
-    if isinstance(truncation_percentage, bool) or not isinstance(truncation_percentage, (int, float)) \
-            or not 1 <= truncation_percentage <= 99:
+    if (
+        isinstance(truncation_percentage, bool)
+        or not isinstance(truncation_percentage, (int, float))
+        or not 1 <= truncation_percentage <= 99
+    ):
         raise TuningError(f"truncation_percentage must be between 1 and 99, got {truncation_percentage!r}")
     others = list(others)
     if not is_evaluation_interval(step, evaluation_interval, delay_evaluation):
@@ -248,8 +288,11 @@ def _at_step(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[int 
     step = trial.last_step
     if step is None:
         return None, None, []
-    others = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)
-              if t.number != trial.number and step in t.intermediate_values]
+    others = [
+        t.intermediate_values[step]
+        for t in study.get_trials(deepcopy=False)
+        if t.number != trial.number and step in t.intermediate_values
+    ]
     return step, trial.intermediate_values[step], others
 
 
@@ -257,8 +300,13 @@ class BanditPolicy(optuna.pruners.BasePruner):
     """Azure's ``BanditPolicy(evaluation_interval, slack_factor | slack_amount, delay_evaluation)``
     as an Optuna pruner: compares a trial with the best value any trial reported at the same step."""
 
-    def __init__(self, evaluation_interval: int = 1, slack_factor: float | None = None,
-                 slack_amount: float | None = None, delay_evaluation: int = 0):
+    def __init__(
+        self,
+        evaluation_interval: int = 1,
+        slack_factor: float | None = None,
+        slack_amount: float | None = None,
+        delay_evaluation: int = 0,
+    ):
         _check_slack(slack_factor, slack_amount)
         _check_interval_args(evaluation_interval, delay_evaluation)
         self.evaluation_interval, self.delay_evaluation = evaluation_interval, delay_evaluation
@@ -270,15 +318,27 @@ class BanditPolicy(optuna.pruners.BasePruner):
             return False
         maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
         best = max(others + [value]) if maximize else min(others + [value])
-        return bandit_rule(value, best, step, maximize=maximize, slack_factor=self.slack_factor,
-                           slack_amount=self.slack_amount, evaluation_interval=self.evaluation_interval,
-                           delay_evaluation=self.delay_evaluation)
+        return bandit_rule(
+            value,
+            best,
+            step,
+            maximize=maximize,
+            slack_factor=self.slack_factor,
+            slack_amount=self.slack_amount,
+            evaluation_interval=self.evaluation_interval,
+            delay_evaluation=self.delay_evaluation,
+        )
 
     def __repr__(self) -> str:
-        slack = (f"slack_factor={self.slack_factor}" if self.slack_factor is not None
-                 else f"slack_amount={self.slack_amount}")
-        return (f"BanditPolicy(evaluation_interval={self.evaluation_interval}, {slack}, "
-                f"delay_evaluation={self.delay_evaluation})")
+        slack = (
+            f"slack_factor={self.slack_factor}"
+            if self.slack_factor is not None
+            else f"slack_amount={self.slack_amount}"
+        )
+        return (
+            f"BanditPolicy(evaluation_interval={self.evaluation_interval}, {slack}, "
+            f"delay_evaluation={self.delay_evaluation})"
+        )
 
 
 class TruncationSelectionPolicy(optuna.pruners.BasePruner):
@@ -295,14 +355,21 @@ class TruncationSelectionPolicy(optuna.pruners.BasePruner):
         step, value, others = _at_step(study, trial)
         if step is None or not others:
             return False
-        return truncation_rule(value, others, step, truncation_percentage=self.truncation_percentage,
-                               maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
-                               evaluation_interval=self.evaluation_interval,
-                               delay_evaluation=self.delay_evaluation)
+        return truncation_rule(
+            value,
+            others,
+            step,
+            truncation_percentage=self.truncation_percentage,
+            maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
+            evaluation_interval=self.evaluation_interval,
+            delay_evaluation=self.delay_evaluation,
+        )
 
     def __repr__(self) -> str:
-        return (f"TruncationSelectionPolicy(truncation_percentage={self.truncation_percentage}, "
-                f"evaluation_interval={self.evaluation_interval}, delay_evaluation={self.delay_evaluation})")
+        return (
+            f"TruncationSelectionPolicy(truncation_percentage={self.truncation_percentage}, "
+            f"evaluation_interval={self.evaluation_interval}, delay_evaluation={self.delay_evaluation})"
+        )
 
 
 def MedianStoppingPolicy(evaluation_interval: int = 1, delay_evaluation: int = 0) -> optuna.pruners.MedianPruner:
@@ -316,8 +383,7 @@ def MedianStoppingPolicy(evaluation_interval: int = 1, delay_evaluation: int = 0
     """
     _check_interval_args(evaluation_interval, delay_evaluation)
     first = -(-max(delay_evaluation, 1) // evaluation_interval) * evaluation_interval
-    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=first,
-                                       interval_steps=evaluation_interval)
+    return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=first, interval_steps=evaluation_interval)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,6 +397,7 @@ class PrimaryMetricGoal:
 @dataclass
 class HyperDriveRun:
     """The finished sweep: the Optuna study plus the SDK's way of asking for the best child run."""
+
     study: optuna.Study
     primary_metric_name: str
 
@@ -348,6 +415,7 @@ class HyperDriveConfig:
 
     ``total_runs`` is what Azure would run: ``max_total_runs``, or fewer if a grid is smaller.
     """
+
     hyperparameter_sampling: _Sampling
     primary_metric_name: str
     primary_metric_goal: str = PrimaryMetricGoal.MAXIMIZE
@@ -361,8 +429,9 @@ class HyperDriveConfig:
         if not isinstance(self.hyperparameter_sampling, _Sampling):
             raise TuningError("hyperparameter_sampling must be Grid-, Random- or BayesianParameterSampling(...)")
         if self.primary_metric_goal not in (PrimaryMetricGoal.MAXIMIZE, PrimaryMetricGoal.MINIMIZE):
-            raise TuningError(f"primary_metric_goal must be PrimaryMetricGoal.MAXIMIZE or MINIMIZE, "
-                              f"got {self.primary_metric_goal!r}")
+            raise TuningError(
+                f"primary_metric_goal must be PrimaryMetricGoal.MAXIMIZE or MINIMIZE, got {self.primary_metric_goal!r}"
+            )
         if not isinstance(self.primary_metric_name, str) or not self.primary_metric_name:
             raise TuningError("primary_metric_name must name the metric the script logs, e.g. 'accuracy'")
         for name in ("max_total_runs", "max_concurrent_runs"):
@@ -380,13 +449,16 @@ class HyperDriveConfig:
         return self.max_total_runs
 
     def create_study(self) -> optuna.Study:
-        return optuna.create_study(direction=self.primary_metric_goal,
-                                   sampler=self.hyperparameter_sampling.sampler(self.seed),
-                                   pruner=self.policy or optuna.pruners.NopPruner(),
-                                   study_name=f"hyperdrive-{self.primary_metric_name}")
+        return optuna.create_study(
+            direction=self.primary_metric_goal,
+            sampler=self.hyperparameter_sampling.sampler(self.seed),
+            pruner=self.policy or optuna.pruners.NopPruner(),
+            study_name=f"hyperdrive-{self.primary_metric_name}",
+        )
 
-    def run(self, objective: Callable[[optuna.Trial, dict[str, Any]], float],
-            show_progress_bar: bool = False) -> HyperDriveRun:
+    def run(
+        self, objective: Callable[[optuna.Trial, dict[str, Any]], float], show_progress_bar: bool = False
+    ) -> HyperDriveRun:
         """Run the sweep: ``objective(trial, params)`` trains once and returns the primary metric.
 
         It may report intermediate values (``trial.report(value, step)``) and stop when
@@ -396,6 +468,10 @@ class HyperDriveConfig:
             raise TuningError("objective must be a function objective(trial, params) -> metric")
         space = self.hyperparameter_sampling.parameter_space
         study = self.create_study()
-        study.optimize(lambda trial: objective(trial, suggest(trial, space)), n_trials=self.total_runs,
-                       n_jobs=self.max_concurrent_runs, show_progress_bar=show_progress_bar)
+        study.optimize(
+            lambda trial: objective(trial, suggest(trial, space)),
+            n_trials=self.total_runs,
+            n_jobs=self.max_concurrent_runs,
+            show_progress_bar=show_progress_bar,
+        )
         return HyperDriveRun(study, self.primary_metric_name)

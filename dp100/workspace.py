@@ -24,6 +24,7 @@ config in :mod:`dp100.workspace_folder`, then :mod:`dp100.datastores`, :mod:`dp1
 :mod:`dp100.environments` and :mod:`dp100.compute`; :class:`Workspace` here adds the SDK's
 listings of their registries.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,19 +38,40 @@ from dp100.datastores import DEFAULT_DATASTORE, Datastore
 from dp100.environments import CondaDependencies, Environment
 from dp100.workspace_folder import CONFIG_KEYS, CONFIG_NAME, WorkspaceError, WorkspaceFolder, load_config, write_json
 
-__all__ = ["CONFIG_KEYS", "CONFIG_NAME", "DEFAULT_DATASTORE", "VM_SIZES", "AmlCompute", "ComputeTarget",
-           "ComputeTargetException", "CondaDependencies", "Dataset", "DatasetConsumptionConfig", "Datastore",
-           "Environment", "FileDataset", "ProvisioningConfiguration", "TabularDataset", "Workspace",
-           "WorkspaceError", "as_named_input"]
+__all__ = [
+    "CONFIG_KEYS",
+    "CONFIG_NAME",
+    "DEFAULT_DATASTORE",
+    "VM_SIZES",
+    "AmlCompute",
+    "ComputeTarget",
+    "ComputeTargetException",
+    "CondaDependencies",
+    "Dataset",
+    "DatasetConsumptionConfig",
+    "Datastore",
+    "Environment",
+    "FileDataset",
+    "ProvisioningConfiguration",
+    "TabularDataset",
+    "Workspace",
+    "WorkspaceError",
+    "as_named_input",
+]
 
 
 class Workspace(WorkspaceFolder):
     """A local workspace folder. Create one with :meth:`create`, open it with :meth:`from_config`."""
 
     @classmethod
-    def create(cls, name: str, subscription_id: str = "00000000-0000-0000-0000-000000000000",
-               resource_group: str = "dp100-local", path: str | os.PathLike | None = None,
-               exist_ok: bool = True) -> "Workspace":
+    def create(
+        cls,
+        name: str,
+        subscription_id: str = "00000000-0000-0000-0000-000000000000",
+        resource_group: str = "dp100-local",
+        path: str | os.PathLike | None = None,
+        exist_ok: bool = True,
+    ) -> Workspace:
         """Create the workspace folder (config, default datastore with the course data)."""
         root = Path(path) if path is not None else Path.cwd() / name
         if (root / CONFIG_NAME).exists():
@@ -57,9 +79,10 @@ class Workspace(WorkspaceFolder):
                 raise WorkspaceError(f"a workspace already exists at {root}")
             return cls(**load_config(root / CONFIG_NAME), path=root)
         root.mkdir(parents=True, exist_ok=True)
-        write_json(root / CONFIG_NAME, {"subscription_id": subscription_id,
-                                        "resource_group": resource_group,
-                                        "workspace_name": name})
+        write_json(
+            root / CONFIG_NAME,
+            {"subscription_id": subscription_id, "resource_group": resource_group, "workspace_name": name},
+        )
         ws = cls(subscription_id, resource_group, name, path=root)
         store = Datastore.register(ws, DEFAULT_DATASTORE, "AzureBlob", container="azureml-blobstore")
         for relative in data.CHECKSUMS:  # the default datastore holds the shipped data

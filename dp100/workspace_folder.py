@@ -5,6 +5,7 @@ The lowest layer of the local workspace: datastores, datasets, environments and 
 keep their registries (JSON files) in this folder. :class:`dp100.workspace.Workspace` adds the
 SDK's listings of those registries (``ws.datastores``, ``ws.datasets``...) on top of it.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,20 +54,23 @@ def load_config(path: Path) -> dict[str, str]:
 class WorkspaceFolder:
     """An existing local workspace folder, opened by name or from its config file."""
 
-    def __init__(self, subscription_id: str, resource_group: str, workspace_name: str,
-                 path: str | os.PathLike | None = None):
+    def __init__(
+        self, subscription_id: str, resource_group: str, workspace_name: str, path: str | os.PathLike | None = None
+    ):
         root = Path(path) if path is not None else Path.cwd() / workspace_name
         config = load_config(root / CONFIG_NAME) if (root / CONFIG_NAME).exists() else None
         if config is None:
             raise WorkspaceError(
                 f"no workspace {workspace_name!r} at {root}: create it first with "
-                f"Workspace.create({workspace_name!r}, ..., path={str(root)!r})")
-        given = {"subscription_id": subscription_id, "resource_group": resource_group,
-                 "workspace_name": workspace_name}
+                f"Workspace.create({workspace_name!r}, ..., path={str(root)!r})"
+            )
+        given = {"subscription_id": subscription_id, "resource_group": resource_group, "workspace_name": workspace_name}
         wrong = {k: (v, config[k]) for k, v in given.items() if v != config[k]}
         if wrong:
-            raise WorkspaceError(f"workspace at {root} does not match: " + ", ".join(
-                f"{k} is {have!r}, not {want!r}" for k, (want, have) in wrong.items()))
+            raise WorkspaceError(
+                f"workspace at {root} does not match: "
+                + ", ".join(f"{k} is {have!r}, not {want!r}" for k, (want, have) in wrong.items())
+            )
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.name = workspace_name
@@ -81,8 +85,7 @@ class WorkspaceFolder:
         Like Azure, a folder is searched for ``config.json`` and ``.azureml/config.json``.
         """
         start = Path(path) if path is not None else Path.cwd()
-        candidates = [start] if start.suffix == ".json" else [
-            start / CONFIG_NAME, start / ".azureml" / CONFIG_NAME]
+        candidates = [start] if start.suffix == ".json" else [start / CONFIG_NAME, start / ".azureml" / CONFIG_NAME]
         for candidate in candidates:
             if candidate.is_file():
                 config = load_config(candidate)
@@ -94,17 +97,22 @@ class WorkspaceFolder:
                 ws = cls(**config, path=root)
                 ws._config_file = candidate.resolve()
                 return ws
-        raise WorkspaceError("no workspace config found: looked for " +
-                             ", ".join(str(c) for c in candidates))
+        raise WorkspaceError("no workspace config found: looked for " + ", ".join(str(c) for c in candidates))
 
     def write_config(self, path: str | os.PathLike, file_name: str = CONFIG_NAME) -> Path:
         """Write this workspace's config elsewhere (``ws.write_config()`` in the SDK). Azure's file
         identifies a cloud workspace; ours adds ``local_path``, the folder the workspace lives in."""
         target = Path(path) / file_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_json(target, {"subscription_id": self.subscription_id,
-                            "resource_group": self.resource_group,
-                            "workspace_name": self.name, "local_path": str(self.root)})
+        write_json(
+            target,
+            {
+                "subscription_id": self.subscription_id,
+                "resource_group": self.resource_group,
+                "workspace_name": self.name,
+                "local_path": str(self.root),
+            },
+        )
         return target
 
     # -- tracking --------------------------------------------------------------------------
@@ -133,11 +141,14 @@ class WorkspaceFolder:
         mlflow.set_tracking_uri(self.get_mlflow_tracking_uri())
         if experiment_name:
             if mlflow.get_experiment_by_name(experiment_name) is None:
-                mlflow.create_experiment(experiment_name,
-                                         artifact_location=f"{self.artifact_location}/{experiment_name}")
+                mlflow.create_experiment(
+                    experiment_name, artifact_location=f"{self.artifact_location}/{experiment_name}"
+                )
             mlflow.set_experiment(experiment_name)
         return mlflow
 
     def __repr__(self) -> str:
-        return (f"Workspace(name={self.name!r}, subscription_id={self.subscription_id!r}, "
-                f"resource_group={self.resource_group!r}, root={str(self.root)!r})")
+        return (
+            f"Workspace(name={self.name!r}, subscription_id={self.subscription_id!r}, "
+            f"resource_group={self.resource_group!r}, root={str(self.root)!r})"
+        )

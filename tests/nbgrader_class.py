@@ -20,16 +20,17 @@ the class is graded once.
 
 from __future__ import annotations
 
+import os
 import runpy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import ROOT
 
 from autograder.course_files import answer_cells, clone, notebook_path, read
-from conftest import ROOT
 from tools import nbgrade
 
 CATALOGUE = ROOT / "tests" / "answer_catalogue"
@@ -49,8 +50,13 @@ class GradedClass:
     plan: dict[str, dict[str, Entry]]  # student -> {test id: catalogue entry in that notebook}
     grades: dict[str, dict[str, nbgrade.CellGrade]]
     log: str
+    course: Path  # nbgrader's course folder: autograded/<student>/<assignment>/ holds each executed notebook
+    survivors: list[str]  # processes still running from a student's notebook folder after grading
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+
+    def executed(self, student: str):
+        """The notebook as nbgrader executed and graded it (outputs included)."""
+        return read(self.course / "autograded" / student / self.assignment / f"{self.assignment}.ipynb")
 
 
 def load_catalogue(assignment: str) -> tuple[dict, dict]:
@@ -109,10 +115,33 @@ def grade(assignment: str, workdir: Path) -> GradedClass:
         nbformat.write(with_answers(source, {tid: e.source for tid, e in cells.items()}), path)
         notebooks[student] = path
     start = time.perf_counter()
-    grades, log = nbgrade.autograde(assignment, notebooks, workdir=workdir / "course")
+    grades, log = nbgrade.autograde(assignment, notebooks, workdir=workdir)
     seconds = time.perf_counter() - start
     print(f"{assignment}: stock nbgrader graded {len(notebooks)} notebooks in {seconds:.1f} s")
-    return GradedClass(assignment, nbgrade.graded_cells(notebook_path(ROOT, assignment)), plan, grades, log, seconds)
+    course = workdir / "course"
+    points = nbgrade.graded_cells(notebook_path(ROOT, assignment))
+    return GradedClass(assignment, points, plan, grades, log, course, survivors(course / "autograded"), seconds)
+
+
+def survivors(folder: Path, grace: float = 10.0) -> list[str]:
+    """Processes (other than zombies) whose command line names ``folder`` or whose working directory
+    is inside it: a notebook's servers and the workers its kernel forked, once nbgrader is done with
+    it. Waits up to ``grace`` seconds for them to go."""
+    import psutil
+
+    deadline = time.monotonic() + grace
+    while True:
+        left = []
+        for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+            info = proc.info
+            if info["pid"] == os.getpid() or info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline, cwd = " ".join(info["cmdline"] or []), info["cwd"] or ""
+            if str(folder) in cmdline or cwd.startswith(str(folder)):
+                left.append(f"{info['pid']} (cwd {cwd}): {cmdline[:300]}")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 _CLASSES: dict[str, GradedClass] = {}

@@ -14,13 +14,14 @@ autograde per assignment, together with the honest-grading notebooks (tests/nbgr
 
 So a catalogue entry is a one-cell change of the solution that must lose exactly that cell's points.
 """
+
 from __future__ import annotations
 
 import pytest
-
-from autograder.course_files import answer_cells, notebook_path, read
 from conftest import ROOT, assignments
 from nbgrader_class import CATALOGUE, graded_class, graded_param, load_catalogue
+
+from autograder.course_files import answer_cells, notebook_path, read
 from tools import nbgrade
 
 MIN_WRONG_PER_CELL = 2
@@ -89,8 +90,10 @@ def test_wrong_answers_lose_exactly_their_cell(graded_catalogue):
             if entry is not None and entry.kind == "wrong" and score != 0:
                 failures.append(f"{student} {gid}: wrong answer kept {score}/{points}: {entry.why}")
             elif entry is None and score != points:
-                failures.append(f"{student} {gid}: lost points ({score}/{points}) though only other cells "
-                                "changed: it depends on another exercise's answer")
+                failures.append(
+                    f"{student} {gid}: lost points ({score}/{points}) though only other cells "
+                    "changed: it depends on another exercise's answer"
+                )
     assert any(e.kind == "wrong" for entries in c.plan.values() for e in entries.values()), "no wrong answer graded"
     assert not failures, f"{c.assignment}:\n  " + "\n  ".join(failures) + f"\n{c.log[-3000:]}"
 

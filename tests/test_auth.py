@@ -1,4 +1,5 @@
 """dp100.auth: deployment configurations, key and token checks, and the gate (proxy) in front of a server."""
+
 import http.server
 import json
 import threading
@@ -12,8 +13,8 @@ from dp100 import auth
 
 # -- deployment configurations ---------------------------------------------------------------
 def test_defaults_follow_azure():
-    assert auth.AciWebservice.deploy_configuration().auth_mode == "none"      # ACI: disabled
-    assert auth.AksWebservice.deploy_configuration().auth_mode == "key"       # AKS: key-based
+    assert auth.AciWebservice.deploy_configuration().auth_mode == "none"  # ACI: disabled
+    assert auth.AksWebservice.deploy_configuration().auth_mode == "key"  # AKS: key-based
     assert auth.AksWebservice.deploy_configuration(token_auth_enabled=True).auth_mode == "token"
     assert auth.AciWebservice.deploy_configuration(auth_enabled=True).auth_mode == "key"
     assert auth.LocalWebservice.deploy_configuration(port=6789).port == 6789
@@ -25,16 +26,21 @@ def test_key_and_token_cannot_both_be_enabled():
         auth.AksWebservice.deploy_configuration(auth_enabled=True, token_auth_enabled=True)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: auth.AciWebservice.deploy_configuration(token_auth_enabled=True), "only available on AKS"),
-    (lambda: auth.AciWebservice.deploy_configuration(auth_enabled="yes"), "auth_enabled"),
-    (lambda: auth.AksWebservice.deploy_configuration(token_auth_enabled=1), "token_auth_enabled"),
-    (lambda: auth.AksWebservice.deploy_configuration(autoscale_min_replicas=5, autoscale_max_replicas=2),
-     "autoscale_min_replicas"),
-    (lambda: auth.AksWebservice.deploy_configuration(token_lifetime_s=0), "token_lifetime_s"),
-    (lambda: auth.LocalWebservice.deploy_configuration(port=70000), "port"),
-    (lambda: auth.EndpointAuth("password"), "auth mode"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: auth.AciWebservice.deploy_configuration(token_auth_enabled=True), "only available on AKS"),
+        (lambda: auth.AciWebservice.deploy_configuration(auth_enabled="yes"), "auth_enabled"),
+        (lambda: auth.AksWebservice.deploy_configuration(token_auth_enabled=1), "token_auth_enabled"),
+        (
+            lambda: auth.AksWebservice.deploy_configuration(autoscale_min_replicas=5, autoscale_max_replicas=2),
+            "autoscale_min_replicas",
+        ),
+        (lambda: auth.AksWebservice.deploy_configuration(token_lifetime_s=0), "token_lifetime_s"),
+        (lambda: auth.LocalWebservice.deploy_configuration(port=70000), "port"),
+        (lambda: auth.EndpointAuth("password"), "auth mode"),
+    ],
+)
 def test_bad_configuration_is_named(call, match):
     with pytest.raises(auth.AuthConfigError, match=match):
         call()
@@ -50,8 +56,8 @@ def test_two_keys_and_regeneration_of_one():
     new_primary = gate.regen_key("Primary")
     assert gate.get_keys() == (new_primary, secondary)
     with pytest.raises(auth.Unauthorized, match="invalid key"):
-        gate.check(f"Bearer {primary}")          # the old primary no longer works
-    gate.check(f"Bearer {secondary}")            # the other key kept working
+        gate.check(f"Bearer {primary}")  # the old primary no longer works
+    gate.check(f"Bearer {secondary}")  # the other key kept working
     gate.check(f"Bearer {new_primary}")
     with pytest.raises(auth.AuthConfigError, match="'Primary' or 'Secondary'"):
         gate.regen_key("primary")
@@ -59,13 +65,16 @@ def test_two_keys_and_regeneration_of_one():
         gate.get_token()
 
 
-@pytest.mark.parametrize("header, match", [
-    (None, "missing Authorization header"),
-    ("", "missing Authorization header"),
-    ("Basic abc", "must be 'Bearer"),
-    ("Bearer ", "must be 'Bearer"),
-    ("Bearer not-the-key", "invalid key"),
-])
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (None, "missing Authorization header"),
+        ("", "missing Authorization header"),
+        ("Basic abc", "must be 'Bearer"),
+        ("Bearer ", "must be 'Bearer"),
+        ("Bearer not-the-key", "invalid key"),
+    ],
+)
 def test_bad_key_headers(header, match):
     with pytest.raises(auth.Unauthorized, match=match):
         auth.EndpointAuth("key").check(header)
@@ -82,7 +91,7 @@ def test_token_is_time_limited():
     now = [1_000.0]
     gate = auth.EndpointAuth("token", token_lifetime_s=60, clock=lambda: now[0])
     token, refresh_after = gate.get_token()
-    assert refresh_after.timestamp() == pytest.approx(1_030.0)   # half-way through its life
+    assert refresh_after.timestamp() == pytest.approx(1_030.0)  # half-way through its life
     assert jwt.decode(token, options={"verify_signature": False})["exp"] == pytest.approx(1_060.0)
     gate.check(f"Bearer {token}")
     now[0] = 1_059.9
@@ -99,10 +108,12 @@ def test_token_is_time_limited():
 def test_forged_or_foreign_tokens_are_refused():
     gate = auth.EndpointAuth("token")
     token, _ = gate.get_token()
-    other, _ = auth.EndpointAuth("token").get_token()            # signed with another secret
+    other, _ = auth.EndpointAuth("token").get_token()  # signed with another secret
     with pytest.raises(auth.Unauthorized, match="invalid token"):
         gate.check(f"Bearer {other}")
-    forged = jwt.encode({"aud": "dp100-local-endpoint", "exp": 9e9}, "a-guessed-secret-of-32-bytes-len", algorithm="HS256")
+    forged = jwt.encode(
+        {"aud": "dp100-local-endpoint", "exp": 9e9}, "a-guessed-secret-of-32-bytes-len", algorithm="HS256"
+    )
     with pytest.raises(auth.Unauthorized, match="invalid token"):
         gate.check(f"Bearer {forged}")
     with pytest.raises(auth.Unauthorized, match="invalid token"):
@@ -160,10 +171,10 @@ def test_gate_refuses_then_forwards(upstream):
         ok = requests.post(url, data='{"x": 1}', headers={"Authorization": f"Bearer {key}"})
         assert ok.status_code == 200 and ok.json()["echo"] == '{"x": 1}'
         assert _Upstream.seen[-1]["auth"] is None, "the key is not passed on to the entry script"
-        assert requests.get(f"http://127.0.0.1:{gate.port}/").status_code == 200   # health: no key
+        assert requests.get(f"http://127.0.0.1:{gate.port}/").status_code == 200  # health: no key
         boom = requests.post(url + "/boom", data="{}", headers={"Authorization": f"Bearer {key}"})
-        assert boom.status_code == 500                                            # passed through
-        with requests.Session() as session:                                       # keep-alive
+        assert boom.status_code == 500  # passed through
+        with requests.Session() as session:  # keep-alive
             for _ in range(3):
                 assert session.post(url, data="{}", headers={"Authorization": f"Bearer {key}"}).ok
         assert gate.rejected == 2
@@ -176,6 +187,7 @@ def test_gate_reports_a_dead_server_and_chunked_bodies(upstream):
         chunked = requests.post(f"http://127.0.0.1:{gate.port}/score", data=iter([b"{}"]))
         assert chunked.status_code == 411 and "Content-Length" in chunked.json()["message"]
     from dp100.serving import free_port
+
     with auth.AuthProxy(policy, free_port()) as gate:
         dead = requests.post(f"http://127.0.0.1:{gate.port}/score", data="{}")
         assert dead.status_code == 502 and "not reachable" in dead.json()["message"]
@@ -187,7 +199,7 @@ def test_a_client_hanging_up_writes_nothing_to_stderr(upstream, capfd):
     with auth.AuthProxy(auth.EndpointAuth("key"), upstream) as gate:
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", gate.port)) as sock:
-                sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"da")
+                sock.sendall(b'POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"da')
             with socket.create_connection(("127.0.0.1", gate.port)) as sock:
                 sock.sendall(b"GARBAGE\r\n\r\n")
         assert requests.get(f"http://127.0.0.1:{gate.port}/").status_code == 200, "the gate still serves"
@@ -218,17 +230,33 @@ def key_gate(upstream):
         yield gate, policy.get_keys()[0]
 
 
-SCORE_SPELLINGS = ["/score", "/%73core", "/%73%63%6F%72%65", "//score", "///score/", "/score/", "/./score",
-                   "/x/../score", "/%2e/score", "/score%2F", "/SCORE", "/Score/", "/score?x=1", "/score#frag",
-                   "http://127.0.0.1/score", "HTTP://evil.example:80//%73core/?a=1"]
+SCORE_SPELLINGS = [
+    "/score",
+    "/%73core",
+    "/%73%63%6F%72%65",
+    "//score",
+    "///score/",
+    "/score/",
+    "/./score",
+    "/x/../score",
+    "/%2e/score",
+    "/score%2F",
+    "/SCORE",
+    "/Score/",
+    "/score?x=1",
+    "/score#frag",
+    "http://127.0.0.1/score",
+    "HTTP://evil.example:80//%73core/?a=1",
+]
 
 
 @pytest.mark.parametrize("target", SCORE_SPELLINGS)
 def test_no_spelling_or_method_reaches_the_server_without_a_key(key_gate, target):
     gate, _ = key_gate
     for method in ("POST", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"):
-        status, body = _raw(gate.port, f"{method} {target} HTTP/1.1",
-                            body=b'{"data": [[1]]}' if method == "POST" else b"")
+        status, body = _raw(
+            gate.port, f"{method} {target} HTTP/1.1", body=b'{"data": [[1]]}' if method == "POST" else b""
+        )
         assert status == 401, (method, target, status, body)
     for bad in ("Bearer wrong", "Basic abc", "bearer"):
         assert _raw(gate.port, f"POST {target} HTTP/1.1", {"Authorization": bad})[0] == 401, (target, bad)
@@ -247,8 +275,13 @@ def test_malformed_targets_get_400_not_500(key_gate, target):
 
 def test_public_pairs_need_no_key_and_are_exact(key_gate):
     gate, _ = key_gate
-    for line in ("GET / HTTP/1.1", "HEAD / HTTP/1.1", "GET /?probe=1 HTTP/1.1", "GET http://127.0.0.1/ HTTP/1.1",
-                 "GET //./ HTTP/1.1"):
+    for line in (
+        "GET / HTTP/1.1",
+        "HEAD / HTTP/1.1",
+        "GET /?probe=1 HTTP/1.1",
+        "GET http://127.0.0.1/ HTTP/1.1",
+        "GET //./ HTTP/1.1",
+    ):
         assert _raw(gate.port, line)[0] == 200, line
     assert [s["path"] for s in _Upstream.seen] == ["/", "/", "/?probe=1", "/", "/"]
     for line in ("POST / HTTP/1.1", "DELETE / HTTP/1.1", "GET /score HTTP/1.1", "GET /anything HTTP/1.1"):

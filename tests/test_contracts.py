@@ -45,6 +45,7 @@ What the autograder relies on (package: internal -> who relies on it):
 Each contract is checked without starting a kernel. ``test_contract_fails_when_its_internal_changes``
 proves every check can fail: it takes the internal away (monkeypatch) and expects the named failure.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,15 +54,18 @@ import importlib
 import inspect
 import tempfile
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-GRADEBOOK_USERS = {"overwritecells": "OverwriteCells", "overwritekernelspec": "OverwriteKernelspec",
-                   "saveautogrades": "SaveAutoGrades"}
+GRADEBOOK_USERS = {
+    "overwritecells": "OverwriteCells",
+    "overwritekernelspec": "OverwriteKernelspec",
+    "saveautogrades": "SaveAutoGrades",
+}
 
 
 def names(func) -> set[str]:
@@ -84,8 +88,12 @@ def params(func) -> list[str]:
 
 def callers(cls: type, name: str) -> list[str]:
     """Functions defined on ``cls`` or its bases, other than ``name`` itself, whose code uses ``name``."""
-    return [f"{k.__name__}.{attr}" for k in cls.__mro__ for attr, f in vars(k).items()
-            if attr != name and inspect.isfunction(f) and name in names(f)]
+    return [
+        f"{k.__name__}.{attr}"
+        for k in cls.__mro__
+        for attr, f in vars(k).items()
+        if attr != name and inspect.isfunction(f) and name in names(f)
+    ]
 
 
 @dataclass
@@ -93,12 +101,14 @@ class Contract:
     package: str
     internal: str
     relied_on_by: str
-    check: Callable[[], list[str]]                 # what no longer holds ([] when all is well)
-    breaks: Callable[[pytest.MonkeyPatch], None]   # takes the internal away, for the self-test
+    check: Callable[[], list[str]]  # what no longer holds ([] when all is well)
+    breaks: Callable[[pytest.MonkeyPatch], None]  # takes the internal away, for the self-test
 
     def failure(self, problems: list[str]) -> str:
-        return (f"{self.package} {version(self.package)} -> {self.internal}: {'; '.join(problems)}; "
-                f"{self.relied_on_by} relies on it")
+        return (
+            f"{self.package} {version(self.package)} -> {self.internal}: {'; '.join(problems)}; "
+            f"{self.relied_on_by} relies on it"
+        )
 
 
 # -- nbgrader -----------------------------------------------------------------------------------
@@ -111,8 +121,11 @@ def gradebook_seam() -> list[str]:
         preprocess = getattr(getattr(module, class_name, None), "preprocess", None)
         if getattr(module, "Gradebook", None) is not Gradebook:
             problems.append(f"nbgrader.preprocessors.{module_name} no longer imports Gradebook at module level")
-        elif preprocess is None or getattr(preprocess, "__globals__", None) is not vars(module) \
-                or "Gradebook" not in names(preprocess):
+        elif (
+            preprocess is None
+            or getattr(preprocess, "__globals__", None) is not vars(module)
+            or "Gradebook" not in names(preprocess)
+        ):
             problems.append(f"{class_name}.preprocess() no longer opens the module's Gradebook(db_url)")
     return problems
 
@@ -353,105 +366,183 @@ def _break_gradebook_seam(mp):
 
 def _break_gradebook_session(mp):
     from nbgrader.api import Gradebook
+
     mp.setattr(Gradebook, "__exit__", lambda self, *exc: None)
 
 
 def _break_feedback_template(mp):
     import nbgrader
+
     mp.setattr(nbgrader, "__file__", "/nonexistent/nbgrader/__init__.py")
 
 
 def _break_cell_executed_hook(mp):
     from nbgrader.preprocessors import Execute
+
     _unset(mp, Execute, "on_cell_executed")
 
 
 def _break_execute_preprocess(mp):
     from nbconvert.preprocessors import ExecutePreprocessor
+
     mp.setattr(ExecutePreprocessor, "preprocess", lambda self, nb, resources=None: (nb, resources))
 
 
 def _break_given_kernel_manager(mp):
     from nbclient import NotebookClient
+
     real = NotebookClient.__init__
     mp.setattr(NotebookClient, "__init__", lambda self, nb, km=None, **kw: real(self, nb, None, **kw))
 
 
 def _break_kernel_client_start(mp):
     from nbclient import NotebookClient
+
     mp.setattr(NotebookClient, "setup_kernel", _setup_without_client)
 
 
 def _break_output_messages(mp):
     from nbclient import NotebookClient
+
     mp.setattr(NotebookClient, "process_message", lambda self, msg: None)
 
 
 def _break_kernel_pre_start(mp):
     from jupyter_client.manager import KernelManager
+
     _unset(mp, KernelManager, "_async_pre_start_kernel")
 
 
 def _break_client_context(mp):
     from jupyter_client.client import KernelClient
+
     mp.setattr(KernelClient, "__del__", lambda self: None)
     mp.setattr(KernelClient, "stop_channels", lambda self: None)
 
 
 def _break_markdown_filter(mp):
     from nbconvert.exporters import HTMLExporter
+
     mp.setattr(HTMLExporter, "markdown2html", lambda self, source: source)
 
 
 def _break_output_sanitizer(mp):
     from nbconvert.preprocessors.sanitize import SanitizeHTML
+
     mp.setattr(SanitizeHTML, "sanitize_code_outputs", lambda self, outputs: outputs)
 
 
 def _break_notebook_repair(mp):
     from nbformat import validator
+
     mp.setattr(validator, "normalize", lambda nbdict, **kw: nbdict)
 
 
 def _break_kernel_logging(mp):
     from ipykernel.kernelapp import IPKernelApp
+
     mp.setattr(IPKernelApp, "init_iopub", lambda self, context: None)
 
 
 CONTRACTS = [
-    Contract("nbgrader", "the module-level Gradebook its preprocessors open",
-             "autograder/worker.py (_keep_gradebook_open)", gradebook_seam, _break_gradebook_seam),
-    Contract("nbgrader", "Gradebook(db_url), __exit__ -> close(), db a scoped session",
-             "autograder/worker.py (_keep_gradebook_open) and autograder/gradebook.py (merge)", gradebook_session,
-             _break_gradebook_session),
-    Contract("nbgrader", "formgrader's feedback template and Bootstrap CSS paths",
-             "autograder/feedback.py (formgrader_files, template_resources)", feedback_template,
-             _break_feedback_template),
-    Contract("nbgrader", "Execute.on_cell_executed(**kwargs) hook",
-             "autograder/integrity.py (watch)", cell_executed_hook, _break_cell_executed_hook),
-    Contract("nbconvert", "ExecutePreprocessor.preprocess(nb, resources, km) -> preprocess_cell()",
-             "autograder/execution.py (BoundedExecute)", execute_preprocess, _break_execute_preprocess),
-    Contract("nbclient", "NotebookClient(nb, km) with owns_km",
-             "autograder/execution.py (BoundedExecute._release_kernel)", given_kernel_manager,
-             _break_given_kernel_manager),
-    Contract("nbclient", "NotebookClient.setup_kernel -> start_new_kernel_client()",
-             "autograder/execution.py (BoundedExecute.start_new_kernel_client)", kernel_client_start,
-             _break_kernel_client_start),
-    Contract("nbclient", "NotebookClient.process_message(msg, cell, cell_index)",
-             "autograder/execution.py (BoundedExecute output caps)", output_messages, _break_output_messages),
-    Contract("jupyter_client", "KernelManager._async_pre_start_kernel(**kw) and the kernel manager hooks",
-             "autograder/execution.py (SandboxKernelManager) and autograder/sandbox.py (configure_kernel)",
-             kernel_pre_start, _break_kernel_pre_start),
-    Contract("jupyter_client", "KernelClient context default and _created_context",
-             "autograder/execution.py (BoundedKernelClient)", client_context, _break_client_context),
-    Contract("nbconvert", "HTMLExporter.markdown2html(context, source)",
-             "autograder/feedback.py (SafeHTMLExporter)", markdown_filter, _break_markdown_filter),
-    Contract("nbconvert", "SanitizeHTML.sanitize_code_outputs -> sanitize_html_tags(html_str)",
-             "autograder/feedback.py (Sanitize)", output_sanitizer, _break_output_sanitizer),
-    Contract("nbformat", "validator.normalize(nbdict, strip_invalid_metadata=True)",
-             "autograder/intake.py (read_notebook)", notebook_repair, _break_notebook_repair),
-    Contract("ipykernel", "IPKernelApp.configure_tornado_logger()",
-             "autograder/kernel_boot.py", kernel_logging, _break_kernel_logging),
+    Contract(
+        "nbgrader",
+        "the module-level Gradebook its preprocessors open",
+        "autograder/worker.py (_keep_gradebook_open)",
+        gradebook_seam,
+        _break_gradebook_seam,
+    ),
+    Contract(
+        "nbgrader",
+        "Gradebook(db_url), __exit__ -> close(), db a scoped session",
+        "autograder/worker.py (_keep_gradebook_open) and autograder/gradebook.py (merge)",
+        gradebook_session,
+        _break_gradebook_session,
+    ),
+    Contract(
+        "nbgrader",
+        "formgrader's feedback template and Bootstrap CSS paths",
+        "autograder/feedback.py (formgrader_files, template_resources)",
+        feedback_template,
+        _break_feedback_template,
+    ),
+    Contract(
+        "nbgrader",
+        "Execute.on_cell_executed(**kwargs) hook",
+        "autograder/integrity.py (watch)",
+        cell_executed_hook,
+        _break_cell_executed_hook,
+    ),
+    Contract(
+        "nbconvert",
+        "ExecutePreprocessor.preprocess(nb, resources, km) -> preprocess_cell()",
+        "autograder/execution.py (BoundedExecute)",
+        execute_preprocess,
+        _break_execute_preprocess,
+    ),
+    Contract(
+        "nbclient",
+        "NotebookClient(nb, km) with owns_km",
+        "autograder/execution.py (BoundedExecute._release_kernel)",
+        given_kernel_manager,
+        _break_given_kernel_manager,
+    ),
+    Contract(
+        "nbclient",
+        "NotebookClient.setup_kernel -> start_new_kernel_client()",
+        "autograder/execution.py (BoundedExecute.start_new_kernel_client)",
+        kernel_client_start,
+        _break_kernel_client_start,
+    ),
+    Contract(
+        "nbclient",
+        "NotebookClient.process_message(msg, cell, cell_index)",
+        "autograder/execution.py (BoundedExecute output caps)",
+        output_messages,
+        _break_output_messages,
+    ),
+    Contract(
+        "jupyter_client",
+        "KernelManager._async_pre_start_kernel(**kw) and the kernel manager hooks",
+        "autograder/execution.py (SandboxKernelManager) and autograder/sandbox.py (configure_kernel)",
+        kernel_pre_start,
+        _break_kernel_pre_start,
+    ),
+    Contract(
+        "jupyter_client",
+        "KernelClient context default and _created_context",
+        "autograder/execution.py (BoundedKernelClient)",
+        client_context,
+        _break_client_context,
+    ),
+    Contract(
+        "nbconvert",
+        "HTMLExporter.markdown2html(context, source)",
+        "autograder/feedback.py (SafeHTMLExporter)",
+        markdown_filter,
+        _break_markdown_filter,
+    ),
+    Contract(
+        "nbconvert",
+        "SanitizeHTML.sanitize_code_outputs -> sanitize_html_tags(html_str)",
+        "autograder/feedback.py (Sanitize)",
+        output_sanitizer,
+        _break_output_sanitizer,
+    ),
+    Contract(
+        "nbformat",
+        "validator.normalize(nbdict, strip_invalid_metadata=True)",
+        "autograder/intake.py (read_notebook)",
+        notebook_repair,
+        _break_notebook_repair,
+    ),
+    Contract(
+        "ipykernel",
+        "IPKernelApp.configure_tornado_logger()",
+        "autograder/kernel_boot.py",
+        kernel_logging,
+        _break_kernel_logging,
+    ),
 ]
 IDS = [c.check.__name__ for c in CONTRACTS]
 

@@ -1,7 +1,9 @@
 """docs/coverage.md maps the notes to the grade ids that check them; every id must be real."""
+
 import re
 
 from conftest import ROOT, assignments
+
 from tools.nbgrade import graded_cells
 
 

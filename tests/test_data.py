@@ -1,4 +1,5 @@
 """The shipped data: checksums as published in the READMEs, the known figures, clear errors."""
+
 import hashlib
 import re
 import shutil

@@ -1,4 +1,5 @@
 """dp100.drift: the dataset monitor (baseline, timestamped target, drift per feature per period)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ def _frames(shift=1.0):
     base = pd.DataFrame({"x": rng.normal(0, 1, 500), "y": rng.uniform(0, 1, 500)})
     times = pd.date_range("2012-01-01", periods=90, freq="D").repeat(4)
     target = pd.DataFrame({"when": times, "x": rng.normal(0, 1, 360), "y": rng.uniform(0, 1, 360)})
-    target.loc[target["when"].dt.month == 3, "x"] += shift       # March drifts
+    target.loc[target["when"].dt.month == 3, "x"] += shift  # March drifts
     return base, target
 
 
@@ -39,13 +40,16 @@ def test_drift_by_period_per_month():
     assert len(weekly) >= 13 and weekly.attrs["statistic"] == "psi"
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"timestamp": "missing"}, "timeseries trait"),
-    ({"features": ["nope"]}, r"no column\(s\) \['nope'\]"),
-    ({"features": []}, "at least one feature"),
-    ({"frequency": "Year"}, "unknown frequency"),
-    ({"statistic": "ks"}, "unknown statistic"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"timestamp": "missing"}, "timeseries trait"),
+        ({"features": ["nope"]}, r"no column\(s\) \['nope'\]"),
+        ({"features": []}, "at least one feature"),
+        ({"frequency": "Year"}, "unknown frequency"),
+        ({"statistic": "ks"}, "unknown statistic"),
+    ],
+)
 def test_drift_by_period_bad_input(kwargs, match):
     base, target = _frames()
     args = {"timestamp": "when", "features": ["x"], **kwargs}
@@ -88,9 +92,10 @@ def test_monitor_refuses_a_target_without_timeseries_trait(datasets):
 
 def test_monitor_backfill_writes_results_and_alerts(datasets):
     ws, b, t = datasets
-    monitor = DataDriftDetector.create_from_datasets(ws, "m", b, t.with_timestamp_columns("when"),
-                                                     frequency="Month", drift_threshold=0.5)
-    assert monitor.feature_list == ["x", "y"]              # numeric columns, not the timestamp
+    monitor = DataDriftDetector.create_from_datasets(
+        ws, "m", b, t.with_timestamp_columns("when"), frequency="Month", drift_threshold=0.5
+    )
+    assert monitor.feature_list == ["x", "y"]  # numeric columns, not the timestamp
     result = monitor.backfill("2012-02-01", "2012-04-01")
     assert [str(p) for p in result.index] == ["2012-02", "2012-03"]
     assert (ws.root / "datadrift" / "m.csv").is_file()
@@ -100,13 +105,16 @@ def test_monitor_backfill_writes_results_and_alerts(datasets):
     assert len(ax.lines) == 3
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"frequency": "Hour"}, "unknown frequency"),
-    ({"statistic": "mean"}, "unknown statistic"),
-    ({"drift_threshold": 0}, "drift_threshold"),
-    ({"feature_list": ["z"]}, r"no column\(s\) \['z'\]"),
-    ({"name": ""}, "needs a name"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"frequency": "Hour"}, "unknown frequency"),
+        ({"statistic": "mean"}, "unknown statistic"),
+        ({"drift_threshold": 0}, "drift_threshold"),
+        ({"feature_list": ["z"]}, r"no column\(s\) \['z'\]"),
+        ({"name": ""}, "needs a name"),
+    ],
+)
 def test_monitor_bad_settings(datasets, kwargs, match):
     ws, b, t = datasets
     args = {"name": "m", "baseline_data_set": b, "target_data_set": t.with_timestamp_columns("when"), **kwargs}

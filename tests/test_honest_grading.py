@@ -8,7 +8,6 @@ nbgrader itself must not fail on either.
 """
 
 import pytest
-
 from conftest import assignments
 from nbgrader_class import graded_class, graded_param
 
@@ -38,4 +37,10 @@ def test_release_gets_zero_on_every_cell(graded):
 
 def test_grader_raised_nothing(graded):
     for bad in ("Traceback (most recent call last)", "| ERROR]"):
-        assert bad not in graded.log, f"nbgrader reported an error while grading {graded.assignment}:\n{graded.log[-4000:]}"
+        assert bad not in graded.log, (
+            f"nbgrader reported an error while grading {graded.assignment}:\n{graded.log[-4000:]}"
+        )
+
+
+def test_no_graded_notebook_leaves_a_process_behind(graded):
+    assert graded.survivors == [], f"{graded.assignment}: processes outlived their notebook: {graded.survivors}"

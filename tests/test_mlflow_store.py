@@ -17,11 +17,22 @@ import pytest
 from dp100 import mlflow_store
 
 
-def _schema(path) -> list[tuple]:
+def _schema(path) -> dict:
+    """Tables with their columns, indexes and foreign keys, and the Alembic revision. (Not the CREATE
+    text nor creation order: MLflow renders some from sets, in an order that changes run to run.)"""
     con = sqlite3.connect(path)
     try:
-        tables = con.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
-        return tables + con.execute("SELECT * FROM alembic_version").fetchall()
+        tables = [name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        schema = {
+            t: (
+                con.execute(f"PRAGMA table_info('{t}')").fetchall(),
+                sorted(row[1:] for row in con.execute(f"PRAGMA index_list('{t}')")),  # without creation order
+                sorted(row[2:] for row in con.execute(f"PRAGMA foreign_key_list('{t}')")),
+            )
+            for t in tables
+        }
+        schema["alembic_version"] = con.execute("SELECT * FROM alembic_version").fetchall()
+        return schema
     finally:
         con.close()
 
@@ -41,7 +52,8 @@ def stores(tmp_path_factory):
 def test_the_empty_store_has_mlflows_schema_and_no_rows(stores):
     template, fresh = stores
     assert _schema(template) == _schema(fresh), (
-        f"mlflow {metadata.version('mlflow')}: the migrated schema differs from the empty store dp100 built")
+        f"mlflow {metadata.version('mlflow')}: the migrated schema differs from the empty store dp100 built"
+    )
     con = sqlite3.connect(template)
     try:
         assert con.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
@@ -61,11 +73,14 @@ def test_a_copied_store_opens_with_the_default_experiment_mlflow_would_make(stor
     default = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'copied' / 'mlflow.db'}").get_experiment("0")
     assert default is not None and default.name == "Default", (
         f"mlflow {mlflow.__version__} no longer adds the Default experiment when it opens a migrated store "
-        "without one (SqlAlchemyStore._initialize_store_state): dp100/mlflow_store.py relies on it")
+        "without one (SqlAlchemyStore._initialize_store_state): dp100/mlflow_store.py relies on it"
+    )
     (tmp_path / "migrated").mkdir()
     made_by_mlflow = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'migrated' / 'mlflow.db'}").get_experiment("0")
     assert (default.artifact_location, default.lifecycle_stage) == (
-        made_by_mlflow.artifact_location, made_by_mlflow.lifecycle_stage)
+        made_by_mlflow.artifact_location,
+        made_by_mlflow.lifecycle_stage,
+    )
 
 
 def test_an_existing_store_is_never_overwritten(tmp_path):

@@ -1,5 +1,6 @@
 """dp100.pipeline: script and ParallelRunStep pipelines, data through a named datastore, runtime
 parameters, published pipelines and versioned pipeline endpoints."""
+
 import json
 import logging
 import textwrap
@@ -54,11 +55,13 @@ def src(tmp_path_factory):
     (folder / "train.py").write_text(textwrap.dedent(TRAIN))
     (folder / "fail.py").write_text("print('about to fail')\nraise SystemExit('no usable rows')\n")
     # the step after a failure writes a marker into a datastore if it ever runs
-    (folder / "after.py").write_text(textwrap.dedent("""
+    (folder / "after.py").write_text(
+        textwrap.dedent("""
         from dp100.runs import Run
         ws = Run.get_context().experiment.workspace
         (ws.get_default_datastore().root / "after_ran.txt").write_text("ran")
-    """))
+    """)
+    )
     return folder
 
 
@@ -69,18 +72,25 @@ def bike(ws):
 
 def two_steps(ws, src, bike, store):
     prepped = PipelineData("prepped_data", datastore=store)
-    prep = PythonScriptStep("prep.py", name="01 Data Preparation", source_directory=src,
-                            inputs=[as_named_input(bike, "raw_data")], outputs=[prepped],
-                            arguments=["--out-folder", prepped], runconfig=RunConfiguration())
-    train = PythonScriptStep("train.py", name="02 Training", source_directory=src, inputs=[prepped],
-                             arguments=["--in-folder", prepped])
+    prep = PythonScriptStep(
+        "prep.py",
+        name="01 Data Preparation",
+        source_directory=src,
+        inputs=[as_named_input(bike, "raw_data")],
+        outputs=[prepped],
+        arguments=["--out-folder", prepped],
+        runconfig=RunConfiguration(),
+    )
+    train = PythonScriptStep(
+        "train.py", name="02 Training", source_directory=src, inputs=[prepped], arguments=["--in-folder", prepped]
+    )
     return prepped, prep, train
 
 
 def test_two_step_pipeline_passes_data_through_a_named_datastore(ws, src, bike):
     store = Datastore.register_azure_file_share(ws, "pipeline_files", "pipelinefiles")
     prepped, prep, train = two_steps(ws, src, bike, store)
-    pipeline = Pipeline(ws, [train, prep])            # listed out of order: the data decides
+    pipeline = Pipeline(ws, [train, prep])  # listed out of order: the data decides
     assert [s.name for s in pipeline.steps] == ["01 Data Preparation", "02 Training"]
     run = Experiment(ws, "unit-pipeline").submit(pipeline)
     details = run.wait_for_completion()
@@ -97,7 +107,7 @@ def test_two_step_pipeline_passes_data_through_a_named_datastore(ws, src, bike):
 
 
 def test_show_output_names_each_step(ws, src, bike, capsys):
-    prepped, prep, train = two_steps(ws, src, bike, None)   # no datastore: the default one
+    prepped, prep, train = two_steps(ws, src, bike, None)  # no datastore: the default one
     run = Experiment(ws, "unit-pipeline").submit(Pipeline(ws, [prep, train]))
     run.wait_for_completion(show_output=True)
     out = capsys.readouterr().out
@@ -108,24 +118,28 @@ def test_show_output_names_each_step(ws, src, bike, capsys):
 def test_failing_step_stops_the_later_ones_and_is_named(ws, src, bike):
     prepped, prep, _ = two_steps(ws, src, bike, None)
     checked = PipelineData("checked")
-    fail = PythonScriptStep("fail.py", name="02 Validate", source_directory=src, inputs=[prepped],
-                            outputs=[checked])
+    fail = PythonScriptStep("fail.py", name="02 Validate", source_directory=src, inputs=[prepped], outputs=[checked])
     after = PythonScriptStep("after.py", name="03 Train", source_directory=src, inputs=[checked])
     run = Experiment(ws, "unit-pipeline").submit(Pipeline(ws, [prep, fail, after]))
     with pytest.raises(RunFailedError) as err:
         run.wait_for_completion(timeout_seconds=120)
     message = str(err.value)
     assert "'02 Validate' failed" in message and "no usable rows" in message and "03 Train" in message
-    assert run.get_step_statuses() == {"01 Data Preparation": "Completed", "02 Validate": "Failed",
-                                       "03 Train": "NotStarted"}
+    assert run.get_step_statuses() == {
+        "01 Data Preparation": "Completed",
+        "02 Validate": "Failed",
+        "03 Train": "NotStarted",
+    }
     assert not (ws.get_default_datastore().root / "after_ran.txt").exists()
     assert run.get_status() == "Failed"
     assert json.loads(run.get_tags()["azureml.notStarted"]) == ["03 Train"]
     assert "about to fail" in run.find_step_run("02 Validate")[0].read_text("user_logs/std_log.txt")
     assert run.find_step_run("03 Train") == []
     # the SDK's own way (get_step_statuses is a local extra): steps that never started have no run
-    assert {s.name: s.get_status() for s in run.get_steps()} == {"01 Data Preparation": "Completed",
-                                                                 "02 Validate": "Failed"}
+    assert {s.name: s.get_status() for s in run.get_steps()} == {
+        "01 Data Preparation": "Completed",
+        "02 Validate": "Failed",
+    }
 
 
 def test_wiring_errors_are_named(ws, src, bike):
@@ -163,10 +177,11 @@ def test_missing_script_is_caught_when_the_step_is_made(src):
 
 def test_a_step_that_cannot_start_fails_the_pipeline_by_name(ws, src, bike, monkeypatch):
     from dp100 import snapshot
+
     prepped, prep, train = two_steps(ws, src, bike, None)
     pipeline = Pipeline(ws, [prep, train])
     (src / "extra.csv").write_text("x\n")
-    monkeypatch.setattr(snapshot, "SNAPSHOT_MAX_FILES", 2)   # the snapshot is now over the limit
+    monkeypatch.setattr(snapshot, "SNAPSHOT_MAX_FILES", 2)  # the snapshot is now over the limit
     run = Experiment(ws, "unit-pipeline").submit(pipeline)
     details = run.wait_for_completion(raise_on_error=False, timeout_seconds=60)
     (src / "extra.csv").unlink()
@@ -196,10 +211,13 @@ def run(mini_batch):
 @pytest.fixture()
 def batch_job(tmp_path):
     from dp100 import batch
+
     data = tmp_path / "data"
     data.mkdir()
     for i in range(10):
-        pd.DataFrame({"id": [10 * i + j for j in range(3)], "x": [i, i + 1, i + 2]}).to_csv(data / f"f{i:02d}.csv", index=False)
+        pd.DataFrame({"id": [10 * i + j for j in range(3)], "x": [i, i + 1, i + 2]}).to_csv(
+            data / f"f{i:02d}.csv", index=False
+        )
     script = tmp_path / "entry.py"
     script.write_text(BATCH_SCRIPT)
 
@@ -212,15 +230,22 @@ def batch_job(tmp_path):
     store = bws.get_default_datastore()
     files = sorted(data.glob("*.csv"))
     store.upload_files(files, relative_root=str(data), target_path="parts", show_progress=False)
-    all_parts = Dataset.File.from_files([store.path(f"parts/{f.name}") for f in files])   # run() gets paths
+    all_parts = Dataset.File.from_files([store.path(f"parts/{f.name}") for f in files])  # run() gets paths
     first_two = Dataset.File.from_files([store.path(f"parts/{f.name}") for f in files[:2]])
-    return {"ws": bws, "config": config, "tmp": tmp_path, "data": data,
-            "all": all_parts.register(bws, "parts"), "first_two": first_two.register(bws, "first-two")}
+    return {
+        "ws": bws,
+        "config": config,
+        "tmp": tmp_path,
+        "data": data,
+        "all": all_parts.register(bws, "parts"),
+        "first_two": first_two.register(bws, "first-two"),
+    }
 
 
 def test_parallel_step_is_a_child_run_streams_its_log_and_takes_a_runtime_dataset(batch_job, capsys):
     from dp100.batch import ParallelRunStep
     from dp100.pipeline import PipelineParameter
+
     bws = batch_job["ws"]
     param = PipelineParameter("batch_data", default_value=batch_job["all"])
     step = ParallelRunStep("score-parts", batch_job["config"](), inputs=[param])
@@ -251,11 +276,13 @@ def test_parallel_step_is_a_child_run_streams_its_log_and_takes_a_runtime_datase
 
 def test_failed_parallel_step_fails_the_pipeline_and_stops_later_steps(batch_job, src):
     from dp100.batch import ParallelRunStep
+
     (batch_job["data"] / "f03_bad.csv").write_text("name,value\nfoo,bar\n")
     scored = PipelineData("scored")
     step = ParallelRunStep("score", batch_job["config"](), inputs=[batch_job["data"]], output=scored)
-    after = PythonScriptStep("train.py", name="after", source_directory=src, inputs=[scored],
-                             arguments=["--in-folder", scored])
+    after = PythonScriptStep(
+        "train.py", name="after", source_directory=src, inputs=[scored], arguments=["--in-folder", scored]
+    )
     run = Pipeline(batch_job["ws"], [after, step]).submit("exp")
     with pytest.raises(RunFailedError, match="error_threshold=0 exceeded"):
         run.wait_for_completion(show_output=False)
@@ -266,22 +293,32 @@ def test_failed_parallel_step_fails_the_pipeline_and_stops_later_steps(batch_job
 
 def test_parallel_step_output_feeds_a_script_step(batch_job, src):
     from dp100.batch import ParallelRunStep
+
     lister = batch_job["tmp"] / "lister.py"
-    lister.write_text("def init():\n    pass\n\ndef run(mini_batch):\n    return ['id,x'] + ['1,2'] * len(mini_batch)\n")
+    lister.write_text(
+        "def init():\n    pass\n\ndef run(mini_batch):\n    return ['id,x'] + ['1,2'] * len(mini_batch)\n"
+    )
     reader = src / "read_scores.py"
-    reader.write_text(textwrap.dedent("""
+    reader.write_text(
+        textwrap.dedent("""
         import argparse, os
         from dp100.runs import Run
         p = argparse.ArgumentParser()
         p.add_argument("--in-folder", required=True)
         a = p.parse_args()
         Run.get_context().log("lines", len(open(os.path.join(a.in_folder, "parallel_run_step.txt")).read().split()))
-    """))
+    """)
+    )
     scored = PipelineData("scored")
-    step = ParallelRunStep("score", batch_job["config"](entry_script=str(lister), mini_batch_size=10),
-                           inputs=[batch_job["data"]], output=scored)
-    read = PythonScriptStep("read_scores.py", name="read", source_directory=src, inputs=[scored],
-                            arguments=["--in-folder", scored])
+    step = ParallelRunStep(
+        "score",
+        batch_job["config"](entry_script=str(lister), mini_batch_size=10),
+        inputs=[batch_job["data"]],
+        output=scored,
+    )
+    read = PythonScriptStep(
+        "read_scores.py", name="read", source_directory=src, inputs=[scored], arguments=["--in-folder", scored]
+    )
     run = Pipeline(batch_job["ws"], [read, step]).submit("exp")
     assert run.wait_for_completion()["steps"] == {"score": "Completed", "read": "Completed"}
     assert run.find_step_run("read")[0].get_metrics()["lines"] == 11
@@ -290,14 +327,16 @@ def test_parallel_step_output_feeds_a_script_step(batch_job, src):
 def test_pipeline_endpoint_versions(batch_job):
     from dp100.batch import ParallelRunStep
     from dp100.pipeline import PipelineEndpoint, PipelineParameter, PublishedPipeline
+
     bws, config = batch_job["ws"], batch_job["config"]
     param = PipelineParameter("batch_data", default_value=batch_job["all"])
     v1 = Pipeline(bws, [ParallelRunStep("s", config(), inputs=[param])]).publish("p", version="1.0")
     assert isinstance(v1, PublishedPipeline)
     lister = batch_job["tmp"] / "lister.py"
     lister.write_text("def init():\n    pass\n\ndef run(mini_batch):\n    return ['x'] * len(mini_batch)\n")
-    v2 = Pipeline(bws, [ParallelRunStep("s", config(entry_script=str(lister)), inputs=[param])]
-                  ).publish("p", version="2.0")
+    v2 = Pipeline(bws, [ParallelRunStep("s", config(entry_script=str(lister)), inputs=[param])]).publish(
+        "p", version="2.0"
+    )
     endpoint = PipelineEndpoint.publish(bws, "ep", pipeline=v1, description="d")
     assert endpoint.default_version == "1"
     with pytest.raises(PipelineError, match="already exists"):
@@ -306,7 +345,7 @@ def test_pipeline_endpoint_versions(batch_job):
     assert PipelineEndpoint.get(bws, "ep") is endpoint and endpoint.list_versions() == ["1", "2"]
     default_run = endpoint.submit("exp", pipeline_parameters={"batch_data": batch_job["first_two"]})
     default_run.wait_for_completion(show_output=False)
-    assert default_run.pipeline_version == "2" and default_run.result.rows == 2       # lister: one row per file
+    assert default_run.pipeline_version == "2" and default_run.result.rows == 2  # lister: one row per file
     old = endpoint.submit("exp", pipeline_parameters={"batch_data": batch_job["first_two"]}, pipeline_version="1")
     old.wait_for_completion(show_output=False)
     assert old.pipeline_version == "1" and old.result.rows == 6
@@ -324,5 +363,6 @@ def test_pipeline_endpoint_versions(batch_job):
 
 def test_pipeline_parameters_only_for_a_pipeline(ws, src):
     from dp100.runs import RunConfigError, ScriptRunConfig
+
     with pytest.raises(RunConfigError, match="pipeline_parameters is for a Pipeline"):
         Experiment(ws, "unit-pipeline").submit(ScriptRunConfig(src, "train.py"), pipeline_parameters={"a": 1})

@@ -5,8 +5,8 @@ with the source's solution, one exercise wrongly, and left every other one untou
 
 import nbformat
 import pytest
-
 from conftest import ROOT
+
 from tools import progress
 
 NB = "01-workspace"
@@ -41,16 +41,20 @@ def test_answered_exercise_passes_wrong_one_fails_untouched_ones_not_answered(le
     path, _, result = learner
     assert not result.error, result.error
     status = {e.grade_id: e for e in result.exercises}
-    graded = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(path, as_version=4).cells
-              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    graded = {
+        c.metadata.nbgrader["grade_id"]
+        for c in nbformat.read(path, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    }
     assert set(status) == graded
     assert status[ANSWERED].status == progress.PASS
     assert status[ANSWERED].points == status[ANSWERED].max_points > 0
     assert status[WRONG].status == progress.FAIL and status[WRONG].points == 0
     assert "AssertionError" in status[WRONG].message, status[WRONG].message
     others = [e for g, e in status.items() if g not in {ANSWERED, WRONG}]
-    assert others and all(e.status == progress.NOT_ANSWERED and e.points == 0 for e in others), \
-        [(e.grade_id, e.status, e.message) for e in others]
+    assert others and all(e.status == progress.NOT_ANSWERED and e.points == 0 for e in others), [
+        (e.grade_id, e.status, e.message) for e in others
+    ]
     assert result.points == status[ANSWERED].max_points
 
 

@@ -1,4 +1,5 @@
 """dp100.runs: experiments, interactive runs and script runs recorded in MLflow."""
+
 import io
 import logging
 import textwrap
@@ -8,8 +9,7 @@ import time
 import pytest
 
 from dp100 import runs, snapshot
-from dp100.runs import (Estimator, Experiment, Run, RunConfigError, RunFailedError, ScriptRunConfig,
-                        as_named_input)
+from dp100.runs import Estimator, Experiment, Run, RunConfigError, RunFailedError, ScriptRunConfig, as_named_input
 from dp100.tracking import tracking_client
 from dp100.workspace import Dataset, Environment, Workspace
 
@@ -68,7 +68,7 @@ def test_interactive_run_logs_a_curve_and_completes(exp, tmp_path):
     assert run.get_status() == "Completed"
     metrics = run.get_metrics()
     assert metrics["loss"] == pytest.approx([1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
-    assert metrics["r2"] == 0.5   # logged once: a value, not a list (as in Azure)
+    assert metrics["r2"] == 0.5  # logged once: a value, not a list (as in Azure)
     history = tracking_client(exp.workspace).get_metric_history(run.id, "loss")
     assert sorted(m.step for m in history) == [0, 1, 2, 3, 4]
 
@@ -155,8 +155,9 @@ def test_script_run_with_arguments_dataset_outputs_and_snapshot(ws, exp, tmp_pat
     env = Environment("sklearn-env")
     env.python.conda_dependencies.add_conda_package("scikit-learn")
     env.register(ws)
-    config = ScriptRunConfig(src, "train.py", environment=env,
-                             arguments=["--reg-rate", 0.5, "--data", as_named_input(bike, "raw_data")])
+    config = ScriptRunConfig(
+        src, "train.py", environment=env, arguments=["--reg-rate", 0.5, "--data", as_named_input(bike, "raw_data")]
+    )
     run = exp.submit(config)
     details = run.wait_for_completion()
     assert details["status"] == "Completed", run.read_text("user_logs/std_log.txt")
@@ -168,7 +169,7 @@ def test_script_run_with_arguments_dataset_outputs_and_snapshot(ws, exp, tmp_pat
     assert details["inputDatasets"] == ["raw_data"]
     files = run.get_file_names()
     assert {"outputs/model.txt", "logs/progress.txt", "snapshot/train.py", "user_logs/std_log.txt"} <= set(files)
-    assert not any("scratch" in f for f in files)          # the node's local disk does not persist
+    assert not any("scratch" in f for f in files)  # the node's local disk does not persist
     assert not (ws.root / "runs" / run.id).exists()
     assert f"workspace {ws.name} experiment unit-runs" in run.read_text("user_logs/std_log.txt")
 
@@ -181,7 +182,10 @@ def test_estimator_submits_like_a_script_run(exp, tmp_path):
 
 
 def test_show_output_streams_while_the_script_runs(exp, tmp_path):
-    src = write(tmp_path / "src", "wait.py", """
+    src = write(
+        tmp_path / "src",
+        "wait.py",
+        """
         import os, sys, time
         os.makedirs("logs", exist_ok=True)
         open("logs/live.txt", "w").write("started")
@@ -192,7 +196,8 @@ def test_show_output_streams_while_the_script_runs(exp, tmp_path):
                 break
             time.sleep(0.1)
         print("finished")
-    """)
+    """,
+    )
     flag = tmp_path / "go"
     run = exp.submit(ScriptRunConfig(src, "wait.py", arguments=[str(flag)]))
     buffer = io.StringIO()
@@ -215,10 +220,14 @@ def test_show_output_streams_while_the_script_runs(exp, tmp_path):
 
 
 def test_failing_script_gives_a_failed_run_with_its_log(exp, tmp_path):
-    src = write(tmp_path / "src", "bad.py", """
+    src = write(
+        tmp_path / "src",
+        "bad.py",
+        """
         print("loading data")
         raise ValueError("column 'cnt' is missing")
-    """)
+    """,
+    )
     run = exp.submit(ScriptRunConfig(src, "bad.py"))
     with pytest.raises(RunFailedError, match="exited with code 1") as err:
         run.wait_for_completion(timeout_seconds=60)
@@ -231,13 +240,17 @@ def test_failing_script_gives_a_failed_run_with_its_log(exp, tmp_path):
 
 
 def test_get_details_with_logs_gives_the_text_of_each_log(exp, tmp_path):
-    src = write(tmp_path / "src", "logs.py", """
+    src = write(
+        tmp_path / "src",
+        "logs.py",
+        """
         import os
         print("first line")
         os.makedirs("logs", exist_ok=True)
         open("logs/progress.txt", "w").write("epoch 1")
         raise SystemExit("stopped on purpose")
-    """)
+    """,
+    )
     run = exp.submit(ScriptRunConfig(src, "logs.py"))
     run.wait_for_completion(raise_on_error=False, timeout_seconds=60)
     details = run.get_details_with_logs()
@@ -247,7 +260,7 @@ def test_get_details_with_logs_gives_the_text_of_each_log(exp, tmp_path):
     assert "first line" in details["logFiles"]["user_logs/std_log.txt"]
     assert "stopped on purpose" in details["logFiles"]["user_logs/std_log.txt"]
     assert details["logFiles"]["logs/progress.txt"] == "epoch 1"
-    assert run.get_details()["logFiles"] == {"user_logs/std_log.txt": "artifact"}   # names only
+    assert run.get_details()["logFiles"] == {"user_logs/std_log.txt": "artifact"}  # names only
     interactive = exp.start_logging()
     interactive.complete()
     assert interactive.get_details_with_logs()["logFiles"] == {}

@@ -1,4 +1,5 @@
 """The set-up a newcomer relies on: a hashed lock made from requirements.in, one source of pins, nbgrader OK."""
+
 import os
 import re
 import subprocess
@@ -29,9 +30,26 @@ def test_the_lock_pins_every_package_with_hashes():
     header = (ROOT / "requirements.txt").read_text()[:300]
     assert "uv pip compile requirements.in --generate-hashes" in header, "requirements.txt is not `make lock`'s output"
     names = _pins("\n".join(entries))
-    for needed in ["jupyterlab", "nbgrader", "pandas", "scikit-learn", "shap", "fairlearn", "mlflow",
-                   "optuna", "skl2onnx", "onnxruntime", "azureml-inference-server-http",
-                   "matplotlib", "tqdm", "pytest", "playwright", "opendp", "uv", "ruff"]:
+    for needed in [
+        "jupyterlab",
+        "nbgrader",
+        "pandas",
+        "scikit-learn",
+        "shap",
+        "fairlearn",
+        "mlflow",
+        "optuna",
+        "skl2onnx",
+        "onnxruntime",
+        "azureml-inference-server-http",
+        "matplotlib",
+        "tqdm",
+        "pytest",
+        "playwright",
+        "opendp",
+        "uv",
+        "ruff",
+    ]:
         assert needed in names, f"{needed} is not pinned in requirements.txt"
 
 

@@ -1,4 +1,5 @@
 """The shape of dp100/: no import cycle, no module over 500 lines, no private name imported across modules."""
+
 import ast
 from pathlib import Path
 
@@ -7,8 +8,10 @@ MAX_LINES = 500
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {f"dp100.{p.stem}" if p.stem != "__init__" else "dp100": ast.parse(p.read_text(), str(p))
-            for p in sorted(PACKAGE.glob("*.py"))}
+    return {
+        f"dp100.{p.stem}" if p.stem != "__init__" else "dp100": ast.parse(p.read_text(), str(p))
+        for p in sorted(PACKAGE.glob("*.py"))
+    }
 
 
 def _imports(tree: ast.Module) -> list[tuple[str, str, int]]:
@@ -21,7 +24,7 @@ def _imports(tree: ast.Module) -> list[tuple[str, str, int]]:
         elif isinstance(node, ast.ImportFrom):
             # a relative import inside dp100/ (from .runs import x, from . import runs) is one of dp100 too
             module = (node.module or "") if node.level == 0 else ".".join(["dp100", node.module or ""]).rstrip(".")
-            if module == "dp100":   # from dp100 import runs: the module dp100.runs
+            if module == "dp100":  # from dp100 import runs: the module dp100.runs
                 found += [(f"dp100.{a.name}", "", node.lineno) for a in node.names]
             elif module.startswith("dp100."):
                 found += [(module, a.name, node.lineno) for a in node.names]
@@ -30,13 +33,12 @@ def _imports(tree: ast.Module) -> list[tuple[str, str, int]]:
 
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
-    return {name: {m for m, _, _ in _imports(tree) if m in modules and m != name}
-            for name, tree in modules.items()}
+    return {name: {m for m, _, _ in _imports(tree) if m in modules and m != name} for name, tree in modules.items()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import cycle as a path [a, b, ..., a], or None."""
-    state: dict[str, int] = {}   # 1 on the current path, 2 done
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
     path: list[str] = []
 
     def visit(node: str) -> list[str] | None:
@@ -44,7 +46,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -58,10 +60,16 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_imports_are_found_in_every_form():
-    tree = ast.parse("import dp100.runs\nfrom dp100 import pipeline\nfrom .tracking import _LOCK\n"
-                     "def f():\n    from dp100.batch import step_input\n")
-    assert _imports(tree) == [("dp100.runs", "", 1), ("dp100.pipeline", "", 2), ("dp100.tracking", "_LOCK", 3),
-                              ("dp100.batch", "step_input", 5)]
+    tree = ast.parse(
+        "import dp100.runs\nfrom dp100 import pipeline\nfrom .tracking import _LOCK\n"
+        "def f():\n    from dp100.batch import step_input\n"
+    )
+    assert _imports(tree) == [
+        ("dp100.runs", "", 1),
+        ("dp100.pipeline", "", 2),
+        ("dp100.tracking", "_LOCK", 3),
+        ("dp100.batch", "step_input", 5),
+    ]
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -80,8 +88,12 @@ def test_no_module_over_500_lines():
 
 
 def test_no_private_name_imported_across_modules():
-    private = [f"{name} line {line}: from {module} import {imported}"
-               for name, tree in _modules().items() for module, imported, line in _imports(tree)
-               if imported.startswith("_") and module != name]
-    assert not private, "private names imported from another dp100 module (make them public where they live): " + \
-        "; ".join(private)
+    private = [
+        f"{name} line {line}: from {module} import {imported}"
+        for name, tree in _modules().items()
+        for module, imported, line in _imports(tree)
+        if imported.startswith("_") and module != name
+    ]
+    assert not private, (
+        "private names imported from another dp100 module (make them public where they live): " + "; ".join(private)
+    )

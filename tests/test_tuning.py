@@ -1,13 +1,28 @@
 """dp100.tuning: HyperDrive names and rules on top of Optuna."""
+
 import math
 
 import optuna
 import pytest
 
-from dp100.tuning import (BanditPolicy, BayesianParameterSampling, GridParameterSampling, HyperDriveConfig,
-                          MedianStoppingPolicy, PrimaryMetricGoal, RandomParameterSampling,
-                          TruncationSelectionPolicy, TuningError, bandit_rule, choice, grid_size,
-                          is_evaluation_interval, loguniform, truncation_rule, uniform)
+from dp100.tuning import (
+    BanditPolicy,
+    BayesianParameterSampling,
+    GridParameterSampling,
+    HyperDriveConfig,
+    MedianStoppingPolicy,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    TruncationSelectionPolicy,
+    TuningError,
+    bandit_rule,
+    choice,
+    grid_size,
+    is_evaluation_interval,
+    loguniform,
+    truncation_rule,
+    uniform,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 NOTES_GRID = {"--n_estimators": choice(10, 20, 50, 100), "--min_samples_leaf": choice(1, 2, 5)}
@@ -18,14 +33,17 @@ def test_choice_takes_both_azure_forms():
     assert choice(1, 2, 3) == choice([1, 2, 3])
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: choice(), "at least one"),
-    (lambda: choice(1, 1), "distinct"),
-    (lambda: uniform(1, 1), "smaller"),
-    (lambda: uniform(0, float("inf")), "finite"),
-    (lambda: uniform("a", 2), "numbers"),
-    (lambda: loguniform(2, 1), "smaller"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: choice(), "at least one"),
+        (lambda: choice(1, 1), "distinct"),
+        (lambda: uniform(1, 1), "smaller"),
+        (lambda: uniform(0, float("inf")), "finite"),
+        (lambda: uniform("a", 2), "numbers"),
+        (lambda: loguniform(2, 1), "smaller"),
+    ],
+)
 def test_bad_expressions_are_refused(make, match):
     with pytest.raises(TuningError, match=match):
         make()
@@ -52,7 +70,8 @@ def test_random_and_bayesian_accept_choice_and_ranges():
     space = {"a": choice(1, 2), "b": uniform(0, 1), "c": loguniform(-3, 0)}
     for sampling in (RandomParameterSampling, BayesianParameterSampling):
         run = HyperDriveConfig(sampling(space), "m", PrimaryMetricGoal.MINIMIZE, max_total_runs=6).run(
-            lambda trial, p: p["b"] + p["a"])
+            lambda trial, p: p["b"] + p["a"]
+        )
         assert len(run.study.trials) == 6
         for t in run.study.trials:
             assert t.params["a"] in (1, 2) and 0 <= t.params["b"] <= 1
@@ -60,20 +79,24 @@ def test_random_and_bayesian_accept_choice_and_ranges():
 
 
 def test_grid_sweep_runs_every_combination_once_with_two_workers():
-    run = HyperDriveConfig(GridParameterSampling(NOTES_GRID), "accuracy", max_total_runs=20,
-                           max_concurrent_runs=2).run(lambda trial, p: p["--n_estimators"] / p["--min_samples_leaf"])
+    run = HyperDriveConfig(GridParameterSampling(NOTES_GRID), "accuracy", max_total_runs=20, max_concurrent_runs=2).run(
+        lambda trial, p: p["--n_estimators"] / p["--min_samples_leaf"]
+    )
     combos = {(t.params["--n_estimators"], t.params["--min_samples_leaf"]) for t in run.study.trials}
     assert len(run.study.trials) == 12 and len(combos) == 12
     best = run.get_best_run_by_primary_metric()
     assert best["params"] == {"--n_estimators": 100, "--min_samples_leaf": 1} and best["accuracy"] == 100
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"primary_metric_goal": "up"}, "MAXIMIZE or MINIMIZE"),
-    ({"primary_metric_name": ""}, "primary_metric_name"),
-    ({"max_total_runs": 0}, "max_total_runs"),
-    ({"max_concurrent_runs": 1.5}, "max_concurrent_runs"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"primary_metric_goal": "up"}, "MAXIMIZE or MINIMIZE"),
+        ({"primary_metric_name": ""}, "primary_metric_name"),
+        ({"max_total_runs": 0}, "max_total_runs"),
+        ({"max_concurrent_runs": 1.5}, "max_concurrent_runs"),
+    ],
+)
 def test_bad_config_is_refused(kwargs, match):
     args = {"hyperparameter_sampling": RandomParameterSampling(NOTES_GRID), "primary_metric_name": "accuracy", **kwargs}
     with pytest.raises(TuningError, match=match):
@@ -104,11 +127,11 @@ def test_evaluation_interval_and_delay():
 
 
 def test_bandit_rule_matches_azure_examples():
-    assert bandit_rule(0.72, 0.8, 1, slack_factor=0.1)          # below 0.8 / 1.1 = 0.727
-    assert bandit_rule(0.725, 0.8, 1, slack_factor=0.1)         # not best * 0.9 = 0.72
+    assert bandit_rule(0.72, 0.8, 1, slack_factor=0.1)  # below 0.8 / 1.1 = 0.727
+    assert bandit_rule(0.725, 0.8, 1, slack_factor=0.1)  # not best * 0.9 = 0.72
     assert not bandit_rule(0.73, 0.8, 1, slack_factor=0.1)
     assert bandit_rule(0.59, 0.8, 1, slack_amount=0.2)
-    assert not bandit_rule(0.5, 1.0, 1, slack_amount=0.5)       # exactly on the limit: kept
+    assert not bandit_rule(0.5, 1.0, 1, slack_amount=0.5)  # exactly on the limit: kept
 
 
 def test_bandit_rule_minimise_interval_delay():
@@ -120,8 +143,9 @@ def test_bandit_rule_minimise_interval_delay():
     assert bandit_rule(0.1, 0.8, 5, slack_factor=0.1, delay_evaluation=5)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"slack_factor": 0.1, "slack_amount": 0.1}, {"slack_factor": -1},
-                                    {"slack_amount": "0.1"}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"slack_factor": 0.1, "slack_amount": 0.1}, {"slack_factor": -1}, {"slack_amount": "0.1"}]
+)
 def test_bandit_needs_exactly_one_valid_slack(kwargs):
     with pytest.raises(TuningError, match="slack"):
         bandit_rule(0.5, 0.8, 1, **kwargs)
@@ -131,11 +155,12 @@ def test_bandit_needs_exactly_one_valid_slack(kwargs):
 
 def test_truncation_rule():
     ten = [i / 10 for i in range(1, 11)]
-    stop = lambda v, pct, **kw: truncation_rule(v, [x for x in ten if x != v], 1, truncation_percentage=pct, **kw)
+    def stop(v, pct, **kw):
+        return truncation_rule(v, [x for x in ten if x != v], 1, truncation_percentage=pct, **kw)
     assert [v for v in ten if stop(v, 20)] == [0.1, 0.2]
     assert [v for v in ten if stop(v, 20, maximize=False)] == [0.9, 1.0]
     assert [v for v in ten if stop(v, 30)] == [0.1, 0.2, 0.3]
-    assert not truncation_rule(0.1, [0.2, 0.3, 0.4], 1, truncation_percentage=20)   # floor(4 * 0.2) = 0
+    assert not truncation_rule(0.1, [0.2, 0.3, 0.4], 1, truncation_percentage=20)  # floor(4 * 0.2) = 0
     assert not truncation_rule(0.1, [0.2], 2, truncation_percentage=50, delay_evaluation=3)
 
 
@@ -148,8 +173,13 @@ def test_truncation_percentage_must_be_1_to_99(pct):
 
 
 # -- the policies as Optuna pruners -------------------------------------------------------------
-CURVES = [[0.5, 0.6, 0.7, 0.8], [0.1, 0.1, 0.1, 0.1], [0.5, 0.55, 0.65, 0.75], [0.25, 0.3, 0.3, 0.3],
-          [0.45, 0.6, 0.7, 0.8]]
+CURVES = [
+    [0.5, 0.6, 0.7, 0.8],
+    [0.1, 0.1, 0.1, 0.1],
+    [0.5, 0.55, 0.65, 0.75],
+    [0.25, 0.3, 0.3, 0.3],
+    [0.45, 0.6, 0.7, 0.8],
+]
 
 
 def _sweep(policy, direction="maximize", curves=CURVES):
@@ -203,7 +233,7 @@ def test_median_stopping_applies_at_azures_intervals(interval, delay):
     checked = []
     trial = study.ask()
     for step in range(1, 13):
-        trial.report(0.0, step)                     # always below the median: pruned where checked
+        trial.report(0.0, step)  # always below the median: pruned where checked
         if policy.prune(study, study._storage.get_trial(trial._trial_id)):
             checked.append(step)
             break

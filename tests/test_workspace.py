@@ -1,12 +1,20 @@
 """dp100.workspace: the local workspace stand-in, including bad input."""
-import json
+
 import time
 
 import pandas as pd
 import pytest
 
-from dp100.workspace import (AmlCompute, ComputeTarget, CondaDependencies, Dataset, Datastore,
-                             Environment, Workspace, WorkspaceError)
+from dp100.workspace import (
+    AmlCompute,
+    ComputeTarget,
+    CondaDependencies,
+    Dataset,
+    Datastore,
+    Environment,
+    Workspace,
+    WorkspaceError,
+)
 
 
 @pytest.fixture()
@@ -32,11 +40,14 @@ def test_default_datastore_holds_the_data(ws):
     assert Datastore.get(ws, "workspaceblobstore").root == store.root
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('["a"]', "JSON object"),
-    ('{"subscription_id": "s", "resource_group": "r"}', "missing workspace_name"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "JSON object"),
+        ('{"subscription_id": "s", "resource_group": "r"}', "missing workspace_name"),
+    ],
+)
 def test_malformed_config(tmp_path, content, message):
     (tmp_path / "config.json").write_text(content)
     with pytest.raises(WorkspaceError, match=message):
@@ -96,8 +107,9 @@ def test_missing_file_and_bad_path_shape(ws):
 
 
 def test_register_datastores_and_upload(ws, tmp_path):
-    store = Datastore.register_azure_blob_container(ws, "blob_azureml_sdk_01", container_name="c",
-                                                    account_name="acct", account_key="secret")
+    store = Datastore.register_azure_blob_container(
+        ws, "blob_azureml_sdk_01", container_name="c", account_name="acct", account_key="secret"
+    )
     assert "secret" not in (ws.root / "datastores.json").read_text()
     assert Datastore.get(ws, "blob_azureml_sdk_01").container == "c"
     share = Datastore.register_azure_file_share(ws, "pipeline_share", file_share_name="share")
@@ -148,11 +160,14 @@ def test_compute_pool_caps_concurrency(ws):
     assert ComputeTarget(ws, "my-cluster-001").max_nodes == 2
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"vm_size": "HUGE"}, "vm_size"),
-    ({"max_nodes": 0}, "max_nodes"),
-    ({"max_nodes": 2, "min_nodes": 3}, "min_nodes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vm_size": "HUGE"}, "vm_size"),
+        ({"max_nodes": 0}, "max_nodes"),
+        ({"max_nodes": 2, "min_nodes": 3}, "min_nodes"),
+    ],
+)
 def test_bad_compute_config(kwargs, message):
     with pytest.raises(WorkspaceError, match=message):
         AmlCompute.provisioning_configuration(**kwargs)
@@ -170,9 +185,13 @@ def test_registry_file_corruption_is_named(ws):
 
 
 def test_compute_create_takes_the_sdk_v1_call_shapes(ws):
-    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_DS11_V2", min_nodes=0, max_nodes=3,
-                                                   idle_seconds_before_scaledown=600,
-                                                   vm_priority="lowpriority")   # other SDK args accepted
+    config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_DS11_V2",
+        min_nodes=0,
+        max_nodes=3,
+        idle_seconds_before_scaledown=600,
+        vm_priority="lowpriority",
+    )  # other SDK args accepted
     by_keyword = ComputeTarget.create(workspace=ws, name="kw-cluster", provisioning_configuration=config)
     positional = ComputeTarget.create(ws, "pos-cluster", config)
     assert by_keyword.provisioning_state == "Creating"
@@ -206,7 +225,7 @@ def test_from_config_records_the_config_file(ws, tmp_path):
     config_file = ws.write_config(tmp_path / "project" / ".azureml")
     opened = Workspace.from_config(config_file)
     assert opened._config_file == config_file.resolve() and opened.root == ws.root
-    by_folder = Workspace.from_config(tmp_path / "project")          # searches .azureml/ too
+    by_folder = Workspace.from_config(tmp_path / "project")  # searches .azureml/ too
     assert by_folder._config_file == config_file.resolve()
     explicit = Workspace(ws.subscription_id, ws.resource_group, ws.name, path=ws.root)
     assert explicit._config_file is None

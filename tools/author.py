@@ -22,6 +22,7 @@ Conventions (docs/authoring.md): the graded (test) cell's grade id is ``nbNN_<na
 cell's grade id is ``nbNN_<name>_answer``; hints are ``# HINT:`` lines inside the solution region (so nbgrader strips
 them from the release; tools/release.py folds them into the self-paced edition).
 """
+
 from __future__ import annotations
 
 import re

@@ -12,6 +12,7 @@
   refuse a keyword that is neither a parameter nor an attribute of what they build;
 * :func:`loopback_only` makes name look-ups and connections to anything but loopback raise.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,6 +26,7 @@ import sys
 import typing
 
 # ------------------------------------------------------------------- stubs for Azure's answers
+
 
 def _return_types(real) -> tuple[str, list[type] | None]:
     """(shape, classes) of a real method's declared return: shape is poller, list, none or value."""
@@ -63,7 +65,7 @@ def _shape(hint) -> tuple[str, list[type] | None]:
     return "value", None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _attributes(cls: type) -> frozenset[str]:
     """Attributes an instance of cls has: class attributes, __init__ parameters, `self.x =`."""
     names = set(dir(cls))
@@ -119,27 +121,37 @@ class Poller:
 
 # ------------------------------------------------------------------------- entity validation
 
+
 def entity_classes():
     from azure.ai.ml.entities import Resource
     from azure.ai.ml.entities._builders import BaseNode
+
     return Resource, BaseNode
 
 
 def _loader_for(entity):
     import azure.ai.ml as aml
     from azure.ai.ml import entities as E
+
     # azure-ai-ml 1.35.2 dumps a ModelBatchDeployment built as Microsoft documents it
     # (settings=ModelBatchDeploymentSettings(instance_count=...)) with instance_count twice, and its
     # own loader rejects that YAML: such deployments are dumped and checked by _validate only.
     if isinstance(entity, (E.ModelBatchDeployment, E.PipelineComponentBatchDeployment)):
         return None
-    table = [(E.Job, aml.load_job), (E.Component, aml.load_component), (E.Compute, aml.load_compute),
-             (E.Data, aml.load_data), (E.Datastore, aml.load_datastore),
-             (E.Environment, aml.load_environment), (E.Model, aml.load_model),
-             (E.OnlineEndpoint, aml.load_online_endpoint),
-             (E.OnlineDeployment, aml.load_online_deployment),
-             (E.BatchEndpoint, aml.load_batch_endpoint),
-             (E.BatchDeployment, aml.load_batch_deployment), (E.Workspace, aml.load_workspace)]
+    table = [
+        (E.Job, aml.load_job),
+        (E.Component, aml.load_component),
+        (E.Compute, aml.load_compute),
+        (E.Data, aml.load_data),
+        (E.Datastore, aml.load_datastore),
+        (E.Environment, aml.load_environment),
+        (E.Model, aml.load_model),
+        (E.OnlineEndpoint, aml.load_online_endpoint),
+        (E.OnlineDeployment, aml.load_online_deployment),
+        (E.BatchEndpoint, aml.load_batch_endpoint),
+        (E.BatchDeployment, aml.load_batch_deployment),
+        (E.Workspace, aml.load_workspace),
+    ]
     return next((load for cls, load in table if isinstance(entity, cls)), None)
 
 
@@ -150,10 +162,10 @@ def validate_entity(entity, submitted: bool = True) -> str:
     submitted; left in a namespace it may be a pipeline step (no compute yet): it is only dumped."""
     import yaml
     from azure.ai.ml.entities._builders import BaseNode
+
     if isinstance(entity, BaseNode):
         if not submitted:
-            return yaml.safe_dump(json.loads(json.dumps(entity._to_dict(), default=str)),
-                                  sort_keys=True)
+            return yaml.safe_dump(json.loads(json.dumps(entity._to_dict(), default=str)), sort_keys=True)
         entity = entity._to_job()
     if hasattr(entity, "_validate"):  # the SDK's own client-side check before create_or_update
         result = entity._validate()
@@ -173,17 +185,22 @@ def validate_entity(entity, submitted: bool = True) -> str:
 
 # -------------------------------------------------------------- intercepting ml_client calls
 
+
 def operation_classes() -> list[type]:
     """MLClient and every *Operations class of azure.ai.ml (the objects behind ml_client.<x>)."""
     import azure.ai.ml.operations  # noqa: F401  (imports the operations modules)
     from azure.ai.ml import MLClient
+
     classes = {MLClient}
     for name, module in list(sys.modules.items()):
         if not name.startswith("azure.ai.ml.operations") or module is None:
             continue
         for value in vars(module).values():
-            if isinstance(value, type) and value.__name__.endswith("Operations") \
-                    and value.__module__.startswith("azure.ai.ml"):
+            if (
+                isinstance(value, type)
+                and value.__name__.endswith("Operations")
+                and value.__module__.startswith("azure.ai.ml")
+            ):
                 classes.add(value)
     return sorted(classes, key=lambda c: c.__name__)
 
@@ -205,8 +222,7 @@ class Interceptor:
             seen = set()
             for klass in cls.__mro__[:-1]:  # inherited public methods too (object's excepted)
                 for name, member in list(vars(klass).items()):
-                    if name.startswith("_") or name in seen \
-                            or name in NOT_INTERCEPTED.get(cls.__name__, ()):
+                    if name.startswith("_") or name in seen or name in NOT_INTERCEPTED.get(cls.__name__, ()):
                         continue
                     seen.add(name)
                     if not inspect.isfunction(member):
@@ -238,18 +254,22 @@ class Interceptor:
                 raise TypeError(f"{where}(...) does not match the real {label}: {exc}") from None
             swallowed = sorted(bound.arguments.get(varkw, {})) if varkw else []
             if swallowed:
-                raise TypeError(f"{where}(...) passes {', '.join(swallowed)}: not a parameter of the "
-                                f"real {label} (Azure's **{varkw} would swallow or reject it)")
-            entity = next((v for v in list(args) + list(kwargs.values())
-                           if isinstance(v, entity_classes())), None)
+                raise TypeError(
+                    f"{where}(...) passes {', '.join(swallowed)}: not a parameter of the "
+                    f"real {label} (Azure's **{varkw} would swallow or reject it)"
+                )
+            entity = next((v for v in list(args) + list(kwargs.values()) if isinstance(v, entity_classes())), None)
             if entity is not None:
                 yaml = validate_entity(entity)
                 interceptor.checked.append(entity)
                 interceptor.report.entities.append((f"{where} <- {type(entity).__name__}", yaml))
-            shown = ", ".join([repr(a) if not isinstance(a, entity_classes()) else type(a).__name__
-                               for a in args] + [f"{k}={v!r}" if not isinstance(v, entity_classes())
-                                                 else f"{k}={type(v).__name__}"
-                                                 for k, v in kwargs.items()])
+            shown = ", ".join(
+                [repr(a) if not isinstance(a, entity_classes()) else type(a).__name__ for a in args]
+                + [
+                    f"{k}={v!r}" if not isinstance(v, entity_classes()) else f"{k}={type(v).__name__}"
+                    for k, v in kwargs.items()
+                ]
+            )
             interceptor.report.calls.append(f"{where}({shown})")
             return interceptor._answer(where, shape, classes, entity, bound.arguments)
 
@@ -281,6 +301,7 @@ def _readable(signature: inspect.Signature) -> str:
 def _attr_of(cls: type) -> str:
     """The ml_client attribute that holds an instance of cls (jobs, compute...)."""
     from azure.ai.ml import MLClient
+
     for name, value in vars(MLClient).items():
         if isinstance(value, property):
             hint = typing.get_type_hints(value.fget).get("return") if value.fget else None
@@ -294,12 +315,22 @@ def _attr_of(cls: type) -> str:
 # These builders take **kwargs and pass them on; a misspelt or SDK-v1 keyword (`compute_target=`)
 # would vanish silently. While a snippet runs, a keyword that reaches their **kwargs must name an
 # attribute of what they build (e.g. `compute=` of an automl job), or the call fails.
-STRICT_BUILDERS = {"azure.ai.ml": ["command", "spark"], "azure.ai.ml.parallel": ["parallel_run_function"],
-                   "azure.ai.ml.automl": ["classification", "regression", "forecasting",
-                                          "image_classification", "image_classification_multilabel",
-                                          "image_object_detection", "image_instance_segmentation",
-                                          "text_classification", "text_classification_multilabel",
-                                          "text_ner"]}
+STRICT_BUILDERS = {
+    "azure.ai.ml": ["command", "spark"],
+    "azure.ai.ml.parallel": ["parallel_run_function"],
+    "azure.ai.ml.automl": [
+        "classification",
+        "regression",
+        "forecasting",
+        "image_classification",
+        "image_classification_multilabel",
+        "image_object_detection",
+        "image_instance_segmentation",
+        "text_classification",
+        "text_classification_multilabel",
+        "text_ner",
+    ],
+}
 
 
 def _strict(module_name: str, real):
@@ -314,9 +345,11 @@ def _strict(module_name: str, real):
             known |= _attributes(type(built.component))
         unknown = sorted(k for k in kwargs if k not in declared and k not in known)
         if unknown:
-            raise TypeError(f"{module_name}.{real.__name__}(...) got {', '.join(unknown)}: not a "
-                            f"parameter of {real.__name__}{_readable(signature)} nor an attribute "
-                            f"of the {type(built).__name__} it builds (the SDK would drop it silently)")
+            raise TypeError(
+                f"{module_name}.{real.__name__}(...) got {', '.join(unknown)}: not a "
+                f"parameter of {real.__name__}{_readable(signature)} nor an attribute "
+                f"of the {type(built).__name__} it builds (the SDK would drop it silently)"
+            )
         return built
 
     return builder
@@ -325,6 +358,7 @@ def _strict(module_name: str, real):
 @contextlib.contextmanager
 def strict_builders():
     import importlib
+
     saved = []
     for module_name, names in STRICT_BUILDERS.items():
         module = importlib.import_module(module_name)

@@ -3,6 +3,7 @@
 1. Each solution notebook (source/) executed top to bottom with nbclient: wall time vs the 45 s budget.
 2. Every other benchmark in tools/bench_*.py (scoring endpoint, autograder, ...), run in turn.
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@
     python tools/bench_autograder.py [--students N] [--jobs J] [--copies C] [--assignment ID ...]
                                      [--skip-speed] [--skip-sandbox] [--skip-determinism]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,9 @@ train_accuracy = model.score(X, y)
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
-    env = dict(env or os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(
+        env or os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, proc
@@ -79,8 +82,22 @@ def speed(args) -> int:
         syn.build_course(ours, work=WORK)
         for i in range(args.students):
             syn.write_submission(ours / "submitted", f"s{i:02d}", syn.student_notebook(kinds[i % 3], WORK))
-        t_ours, p4 = run([sys.executable, "-m", "autograder", "grade", "submitted", "--assignment", syn.ASSIGNMENT,
-                          "--out", str(tmp / "out"), "--jobs", str(args.jobs)], ours)
+        t_ours, p4 = run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                "submitted",
+                "--assignment",
+                syn.ASSIGNMENT,
+                "--out",
+                str(tmp / "out"),
+                "--jobs",
+                str(args.jobs),
+            ],
+            ours,
+        )
         if p4.returncode != 0:
             print(f"autograder failed:\n{p4.stdout[-2000:]}\n{p4.stderr[-2000:]}")
             return 1
@@ -89,27 +106,42 @@ def speed(args) -> int:
         statuses = {r["status"] for r in rows}
         per_sub = [r["seconds"] for r in rows]
         execute = [nb["execute_seconds"] for r in rows for nb in r["notebooks"].values()]
-        overhead_worker = statistics.mean(s - e for s, e in zip(per_sub, execute))
+        overhead_worker = statistics.mean(s - e for s, e in zip(per_sub, execute, strict=False))
         overhead_setup = doc["setup_seconds"] / len(rows)
         expected = {"full": syn.TOTAL, "partial": 2.0, "blank": 0.0}
-        wrong = [r["student_id"] for i, r in enumerate(sorted(rows, key=lambda r: r["student_id"]))
-                 if r["score"] != expected[kinds[i % 3]]]
+        wrong = [
+            r["student_id"]
+            for i, r in enumerate(sorted(rows, key=lambda r: r["student_id"]))
+            if r["score"] != expected[kinds[i % 3]]
+        ]
 
         ratio = t_stock / t_ours
         cores = os.cpu_count()
-        print(f"Synthetic class: {args.students} submissions of a {syn.TOTAL:g}-point notebook "
-              f"(pandas + scikit-learn set-up), {cores} cores, load average {os.getloadavg()[0]:.1f}")
-        print(f"  stock nbgrader (generate_assignment + autograde + generate_feedback): {t_stock:6.1f} s "
-              f"(autograde alone {t_auto:.1f} s)")
-        print(f"  python -m autograder grade --jobs {args.jobs}:                           {t_ours:6.1f} s "
-              f"(set-up {doc['setup_seconds']:.1f} s)")
-        print(f"  speed-up: {ratio:.2f}x (target >= 1.8x on 2 cores)"
-              f"{'' if ratio >= 1.8 else '  BELOW TARGET (a busy machine shrinks it: see the load average)'}")
+        print(
+            f"Synthetic class: {args.students} submissions of a {syn.TOTAL:g}-point notebook "
+            f"(pandas + scikit-learn set-up), {cores} cores, load average {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"  stock nbgrader (generate_assignment + autograde + generate_feedback): {t_stock:6.1f} s "
+            f"(autograde alone {t_auto:.1f} s)"
+        )
+        print(
+            f"  python -m autograder grade --jobs {args.jobs}:                           {t_ours:6.1f} s "
+            f"(set-up {doc['setup_seconds']:.1f} s)"
+        )
+        print(
+            f"  speed-up: {ratio:.2f}x (target >= 1.8x on 2 cores)"
+            f"{'' if ratio >= 1.8 else '  BELOW TARGET (a busy machine shrinks it: see the load average)'}"
+        )
         print(f"  time executing a notebook (kernel start + cells), mean: {statistics.mean(execute):.2f} s")
-        print(f"  overhead per submission above executing it: {overhead_worker:.2f} s in the worker "
-              f"+ {overhead_setup:.2f} s of shared set-up = {overhead_worker + overhead_setup:.2f} s "
-              f"(target <= 1 s)")
-        print(f"  scores as expected: {'yes' if not wrong else 'NO: ' + ', '.join(wrong)}; statuses: {sorted(statuses)}")
+        print(
+            f"  overhead per submission above executing it: {overhead_worker:.2f} s in the worker "
+            f"+ {overhead_setup:.2f} s of shared set-up = {overhead_worker + overhead_setup:.2f} s "
+            f"(target <= 1 s)"
+        )
+        print(
+            f"  scores as expected: {'yes' if not wrong else 'NO: ' + ', '.join(wrong)}; statuses: {sorted(statuses)}"
+        )
         return 0 if not wrong and statuses == {"graded"} else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -126,14 +158,15 @@ def sandbox_cost(runs: int = 6) -> int:
         plain = []
         nb = syn.student_notebook("full")
 
-        def run_plain(n: int) -> None:   # half before, half after the sandboxed runs: load drifts
+        def run_plain(n: int) -> None:  # half before, half after the sandboxed runs: load drifts
             for _ in range(n):
                 work = tmp / f"plain-{len(plain)}"
                 work.mkdir()
                 copy = course_files.clone(nb)
                 start = time.perf_counter()
-                NotebookClient(copy, timeout=120, kernel_name="python3",
-                               resources={"metadata": {"path": str(work)}}).execute()
+                NotebookClient(
+                    copy, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+                ).execute()
                 plain.append(time.perf_counter() - start)
 
         run_plain(runs // 2)
@@ -142,25 +175,45 @@ def sandbox_cost(runs: int = 6) -> int:
         for i in range(runs):
             syn.write_submission(course / "submitted", f"s{i:02d}", nb)
         env = dict(os.environ, AUTOGRADER_TIMINGS="1")
-        _, proc = run([sys.executable, "-m", "autograder", "grade", "submitted", "--assignment", syn.ASSIGNMENT,
-                       "--out", str(tmp / "out"), "--jobs", "1"], course, env)
+        _, proc = run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                "submitted",
+                "--assignment",
+                syn.ASSIGNMENT,
+                "--out",
+                str(tmp / "out"),
+                "--jobs",
+                "1",
+            ],
+            course,
+            env,
+        )
         if proc.returncode != 0:
             print(f"autograder failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
             return 1
         run_plain(runs - runs // 2)
         rows = json.loads((tmp / "out" / "grades.json").read_text())["students"]
         boxed = [nb_["execute_seconds"] for r in rows for nb_ in r["notebooks"].values()]
-        box_ops = [float(a) + float(b) for a, b in re.findall(r"make_box ([0-9.]+) s, remove_box ([0-9.]+) s", proc.stderr)]
+        box_ops = [
+            float(a) + float(b) for a, b in re.findall(r"make_box ([0-9.]+) s, remove_box ([0-9.]+) s", proc.stderr)
+        ]
         launch = statistics.median(boxed) - statistics.median(plain)
         ops = statistics.mean(box_ops) if box_ops else 0.0
         cost = launch + ops
-        print(f"Sandbox cost per submission ({runs} runs each, one at a time, tiny notebook, "
-              f"load average {os.getloadavg()[0]:.1f}):")
-        print(f"  execute in the sandbox, median {statistics.median(boxed):.2f} s; plain nbclient, median "
-              f"{statistics.median(plain):.2f} s; difference {launch:+.2f} s")
+        print(
+            f"Sandbox cost per submission ({runs} runs each, one at a time, tiny notebook, "
+            f"load average {os.getloadavg()[0]:.1f}):"
+        )
+        print(
+            f"  execute in the sandbox, median {statistics.median(boxed):.2f} s; plain nbclient, median "
+            f"{statistics.median(plain):.2f} s; difference {launch:+.2f} s"
+        )
         print(f"  make + remove the submission's box, mean {ops:.2f} s")
-        print(f"  sandbox cost: {cost:.2f} s per submission (target < 1 s)"
-              f"{'' if cost < 1 else '  ABOVE TARGET'}")
+        print(f"  sandbox cost: {cost:.2f} s per submission (target < 1 s){'' if cost < 1 else '  ABOVE TARGET'}")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -168,8 +221,8 @@ def sandbox_cost(runs: int = 6) -> int:
 
 def determinism(copies: int, jobs: int, only: list[str]) -> int:
     """Grade `copies` copies of every assignment's full solution; report any cell whose score varied."""
-    from autograder.runner import grade_class
     from autograder.course_files import assignments
+    from autograder.runner import grade_class
     from autograder.samples import build_samples
 
     ids = only or assignments(ROOT, released=True)
@@ -184,8 +237,17 @@ def determinism(copies: int, jobs: int, only: list[str]) -> int:
                 (subs / f"copy{i:02d}" / aid).mkdir(parents=True)
                 shutil.copy(full, subs / f"copy{i:02d}" / aid / f"{aid}.ipynb")
             start = time.perf_counter()
-            results = grade_class(subs, aid, tmp / aid / "out", jobs=jobs, cell_timeout=120, notebook_timeout=600,
-                                  memory_mb=4096, course_root=ROOT, quiet=True)
+            results = grade_class(
+                subs,
+                aid,
+                tmp / aid / "out",
+                jobs=jobs,
+                cell_timeout=120,
+                notebook_timeout=600,
+                memory_mb=4096,
+                course_root=ROOT,
+                quiet=True,
+            )
             seconds = time.perf_counter() - start
             cells: dict[tuple[str, str], dict[float, list[str]]] = {}
             for r in results:
@@ -196,11 +258,16 @@ def determinism(copies: int, jobs: int, only: list[str]) -> int:
             short = [r for r in results if r.score != r.max_score or r.status != "graded"]
             varied_total += len(varied) + len(short)
             scores = sorted({r.score for r in results})
-            print(f"  {aid:<20} {len(results)} copies in {seconds:6.1f} s: scores {scores} of "
-                  f"{results[0].max_score:g}, {len(cells)} graded cells, {len(varied)} varied"
-                  + ("" if not varied and not short else "  <-- NOT DETERMINISTIC"))
+            print(
+                f"  {aid:<20} {len(results)} copies in {seconds:6.1f} s: scores {scores} of "
+                f"{results[0].max_score:g}, {len(cells)} graded cells, {len(varied)} varied"
+                + ("" if not varied and not short else "  <-- NOT DETERMINISTIC")
+            )
             for (nb, gid), by_score in sorted(varied.items()):
-                print(f"    VARIED {nb}/{gid}: " + "; ".join(f"{s:g} in {', '.join(who)}" for s, who in sorted(by_score.items())))
+                print(
+                    f"    VARIED {nb}/{gid}: "
+                    + "; ".join(f"{s:g} in {', '.join(who)}" for s, who in sorted(by_score.items()))
+                )
             for r in short:
                 print(f"    BELOW FULL MARKS {r.student_id}: {r.score:g}/{r.max_score:g} {r.status} {r.detail[:300]}")
         if varied_total:
@@ -225,8 +292,11 @@ def main() -> int:
     # nbgrader runs its `alembic` from PATH: the venv's bin must be on it (as `make` puts it)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     status = 0
-    for skip, section in ((args.skip_speed, lambda: speed(args)), (args.skip_sandbox, sandbox_cost),
-                          (args.skip_determinism, lambda: determinism(args.copies, args.jobs, args.assignment))):
+    for skip, section in (
+        (args.skip_speed, lambda: speed(args)),
+        (args.skip_sandbox, sandbox_cost),
+        (args.skip_determinism, lambda: determinism(args.copies, args.jobs, args.assignment)),
+    ):
         if not skip:
             status |= section()
             print(flush=True)

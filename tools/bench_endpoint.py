@@ -7,6 +7,7 @@ latency, throughput and the count of non-2xx answers, which must be 0 (exit stat
 
     python tools/bench_endpoint.py [--requests N] [--clients C] [--workers W]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FEATURES = ["season", "yr", "mnth", "hr", "holiday", "weekday", "workingday", "weathersit",
-            "temp", "atemp", "hum", "windspeed"]
+FEATURES = [
+    "season",
+    "yr",
+    "mnth",
+    "hr",
+    "holiday",
+    "weekday",
+    "workingday",
+    "weathersit",
+    "temp",
+    "atemp",
+    "hum",
+    "windspeed",
+]
 
 
 def _client(args: tuple[str, str, list[str], int]) -> tuple[list[float], list[int]]:
@@ -73,13 +86,14 @@ def main() -> int:
         joblib.dump(model, model_dir / "model.pkl")
         script = serving.write_reference_entry_script(Path(tmp) / "score.py")
         start = time.perf_counter()
-        with serving.deploy("bench", script, model_dir, auth.AksWebservice.deploy_configuration(),
-                            worker_count=args.workers) as service:
+        with serving.deploy(
+            "bench", script, model_dir, auth.AksWebservice.deploy_configuration(), worker_count=args.workers
+        ) as service:
             ready = time.perf_counter() - start
             key = service.get_keys()[0]
-            _client((service.scoring_uri, key, bodies, 20))            # warm-up, not counted
+            _client((service.scoring_uri, key, bodies, 20))  # warm-up, not counted
             per_client = -(-args.requests // args.clients)
-            jobs = [(service.scoring_uri, key, bodies[i::args.clients], per_client) for i in range(args.clients)]
+            jobs = [(service.scoring_uri, key, bodies[i :: args.clients], per_client) for i in range(args.clients)]
             start = time.perf_counter()
             with multiprocessing.get_context("fork").Pool(args.clients) as pool:
                 results = pool.map(_client, jobs)

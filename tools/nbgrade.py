@@ -4,6 +4,7 @@ Used by the honest-test harness (tests/test_honest_grading.py) and by `make benc
 the grading engine; this module only lays out a temporary course directory the way nbgrader
 expects (source/ID, submitted/STUDENT/ID) and reads the gradebook back.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,8 +38,9 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=venv_env())
 
 
-def autograde(assignment: str, submissions: dict[str, Path], workdir: Path | None = None
-              ) -> tuple[dict[str, dict[str, CellGrade]], str]:
+def autograde(
+    assignment: str, submissions: dict[str, Path], workdir: Path | None = None
+) -> tuple[dict[str, dict[str, CellGrade]], str]:
     """Autograde ``{student_id: notebook_path}`` for ``assignment`` with stock nbgrader.
 
     Returns ``({student: {grade_id: CellGrade}}, nbgrader's log)``. Raises GradingError if nbgrader
@@ -78,8 +80,7 @@ def read_gradebook(course: Path, assignment: str, students: list[str]) -> dict[s
             except MissingEntry:
                 result[student] = {}
                 continue
-            result[student] = {g.name: CellGrade(g.name, float(g.score), float(g.max_score))
-                               for g in nb.grades}
+            result[student] = {g.name: CellGrade(g.name, float(g.score), float(g.max_score)) for g in nb.grades}
     return result
 
 

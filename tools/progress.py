@@ -13,6 +13,7 @@ A bar chart of the course is saved as progress.png (gitignored).
     python tools/progress.py                          # every notebooks/*.ipynb
     python tools/progress.py notebooks/01-workspace.ipynb --chart /tmp/p.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,11 @@ def _nbgrader():
         from nbgrader.preprocessors import Execute, IgnorePattern
         from traitlets.config.loader import PyFileConfigLoader
     except ImportError as exc:
-        raise ProgressError(f"the course's Python environment is missing ({exc.name} cannot be "
-                            "imported): run `make progress` (it creates .venv), or `make venv` "
-                            "first and use .venv/bin/python") from None
+        raise ProgressError(
+            f"the course's Python environment is missing ({exc.name} cannot be "
+            "imported): run `make progress` (it creates .venv), or `make venv` "
+            "first and use .venv/bin/python"
+        ) from None
     return nbformat, utils, Execute, IgnorePattern, PyFileConfigLoader
 
 
@@ -77,8 +80,7 @@ def _config():
     config = loader("nbgrader_config.py", path=str(ROOT)).load_config()
     config.Execute.timeout = config.Execute.get("timeout", 120)
     # quiet kernels: their start-up warnings are not the learner's concern
-    config.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
-                                      "--IPKernelApp.log_level=ERROR"]
+    config.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
     return config
 
 
@@ -105,8 +107,7 @@ def grade_cells(nb) -> list[Exercise]:
         own = [a for a in answers if course_files.grade_id(a) == course_files.answer_id(grade_id)]
         own = own or answers  # answer cells named otherwise: the ones since the previous check
         points, max_points = utils.determine_grade(cell)
-        untouched = bool(own) and all(
-            a.metadata.nbgrader.get("checksum") == utils.compute_checksum(a) for a in own)
+        untouched = bool(own) and all(a.metadata.nbgrader.get("checksum") == utils.compute_checksum(a) for a in own)
         if untouched:
             exercises.append(Exercise(grade_id, NOT_ANSWERED, 0.0, max_points))
         elif points == max_points:
@@ -125,8 +126,10 @@ def grade_notebook(path: Path) -> NotebookProgress:
     try:
         nb = course_files.read(path)
     except Exception as exc:  # noqa: BLE001 - a broken file is reported, the others still graded
-        progress.error = (f"cannot read {path} as a notebook ({type(exc).__name__}: {exc}); "
-                          "restore it from git or from release/ and redo the changes")
+        progress.error = (
+            f"cannot read {path} as a notebook ({type(exc).__name__}: {exc}); "
+            "restore it from git or from release/ and redo the changes"
+        )
         return progress
     config = _config()
     with tempfile.TemporaryDirectory(prefix=f"progress-{path.stem}-") as tmp:
@@ -148,8 +151,10 @@ def notebook_report(result: NotebookProgress) -> str:
     if result.error:
         return f"{result.name}: NOT GRADED: {result.error}"
     counts = {s: sum(e.status == s for e in result.exercises) for s in (PASS, FAIL, NOT_ANSWERED)}
-    lines = [f"{result.name}: {result.points:g}/{result.max_points:g} points  "
-             f"({counts[PASS]} pass, {counts[FAIL]} fail, {counts[NOT_ANSWERED]} not answered)"]
+    lines = [
+        f"{result.name}: {result.points:g}/{result.max_points:g} points  "
+        f"({counts[PASS]} pass, {counts[FAIL]} fail, {counts[NOT_ANSWERED]} not answered)"
+    ]
     for e in result.exercises:
         detail = f"  {e.message}" if e.message else ""
         lines.append(f"  {e.status:<13} {e.grade_id:<32} {e.points:g}/{e.max_points:g}{detail}")
@@ -164,25 +169,31 @@ def report(results: list[NotebookProgress], notebooks: bool = True) -> str:
     total = sum(r.max_points for r in graded)
     exercises = [e for r in graded for e in r.exercises]
     passed = sum(e.status == PASS for e in exercises)
-    lines.append(f"Course: {done:g}/{total:g} points, {passed}/{len(exercises)} exercises pass"
-                 + (f" ({len(results) - len(graded)} notebook(s) not graded)" if len(graded) < len(results) else ""))
+    lines.append(
+        f"Course: {done:g}/{total:g} points, {passed}/{len(exercises)} exercises pass"
+        + (f" ({len(results) - len(graded)} notebook(s) not graded)" if len(graded) < len(results) else "")
+    )
     return "\n".join(lines)
 
 
 def chart(results: list[NotebookProgress], dest: Path) -> Path:
     """Per notebook: points passed, failed, not answered, as stacked horizontal bars."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     names = [r.name for r in results]
-    part = {s: [sum(e.max_points for e in r.exercises if e.status == s) if s != PASS else r.points
-                for r in results] for s in (PASS, FAIL, NOT_ANSWERED)}
+    part = {
+        s: [sum(e.max_points for e in r.exercises if e.status == s) if s != PASS else r.points for r in results]
+        for s in (PASS, FAIL, NOT_ANSWERED)
+    }
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(results) + 1.8))
     rows = list(range(len(results)))
     left = [0.0] * len(results)
     for status, colour in ((PASS, "#2e7d32"), (FAIL, "#c62828"), (NOT_ANSWERED, "#bdbdbd")):
         ax.barh(rows, part[status], left=left, color=colour, label=status)
-        left = [a + b for a, b in zip(left, part[status])]
+        left = [a + b for a, b in zip(left, part[status], strict=False)]
     for y, r in enumerate(results):
         text = f"{r.points:g}/{r.max_points:g}" if not r.error else "not graded"
         ax.text(max(left[y], 0) + 0.3, y, text, va="center")
@@ -201,16 +212,18 @@ def chart(results: list[NotebookProgress], dest: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Grade your self-paced notebooks with their visible checks.")
-    parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="default: every notebooks/NN-slug.ipynb of the course")
-    parser.add_argument("--chart", type=Path, default=ROOT / "progress.png",
-                        help="where to save the chart (default: progress.png)")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN-slug.ipynb of the course")
+    parser.add_argument(
+        "--chart", type=Path, default=ROOT / "progress.png", help="where to save the chart (default: progress.png)"
+    )
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     try:
         if not paths:
-            raise ProgressError(f"no notebooks in {ROOT / 'notebooks'}: the self-paced edition is "
-                                "built by `make release` (or restore the folder with git)")
+            raise ProgressError(
+                f"no notebooks in {ROOT / 'notebooks'}: the self-paced edition is "
+                "built by `make release` (or restore the folder with git)"
+            )
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise ProgressError(f"no such notebook: {', '.join(missing)}")

@@ -14,6 +14,7 @@ into the folded hint.
     python tools/release.py                 # rebuild release/ and notebooks/ in the repository
     python tools/release.py --root DIR      # build a copy of the course elsewhere (used by tests)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,16 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.course_files import (answer_cells, assignments, clone, grading, notebook_path,  # noqa: E402
-                                     read, solution_parts, write_canonical)
+from autograder.course_files import (  # noqa: E402
+    answer_cells,
+    assignments,
+    clone,
+    grading,
+    notebook_path,
+    read,
+    solution_parts,
+    write_canonical,
+)
 
 SELF_PACED_BANNER = """> **Self-paced edition.** Run the cells from the top. After each exercise, write your answer in
 > the cell that says `# YOUR CODE HERE` (replace the `raise NotImplementedError()` line), then run
@@ -58,8 +67,9 @@ def strip_for_release(nb: nbformat.NotebookNode) -> None:
 
 
 def self_paced(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    solutions = {gid: solution_parts(cell.source) for gid, cell in answer_cells(source).items()
-                 if cell.cell_type == "code"}
+    solutions = {
+        gid: solution_parts(cell.source) for gid, cell in answer_cells(source).items() if cell.cell_type == "code"
+    }
     nb = clone(release)
     cells = [nbformat.v4.new_markdown_cell(SELF_PACED_BANNER)]
     cells[0].id = "self-paced-banner"
@@ -77,7 +87,7 @@ def self_paced(release: nbformat.NotebookNode, source: nbformat.NotebookNode) ->
             folded = (
                 "<details><summary><b>Hint</b></summary>\n\n" + hint_text + "\n\n</details>\n\n"
                 "<details><summary><b>Solution</b></summary>\n\n"
-                "<pre><code class=\"language-python\">" + html.escape(code) + "</code></pre>\n\n</details>"
+                '<pre><code class="language-python">' + html.escape(code) + "</code></pre>\n\n</details>"
             )
             extra = nbformat.v4.new_markdown_cell(folded)
             extra.id = f"{meta['grade_id']}-help"[:64]
@@ -90,9 +100,13 @@ def build(root: Path, only: list[str] | None = None) -> list[Path]:
     """Build release/ and notebooks/ under ``root``; return the files written."""
     written = []
     for assignment in only or assignments(root):
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
-                               "--force", "--log-level=WARN"], cwd=root, capture_output=True, text=True,
-                              env=venv_env())
+        proc = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--log-level=WARN"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=venv_env(),
+        )
         if proc.returncode != 0:
             raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}{proc.stderr}")
         release_path = notebook_path(root, assignment, "release")

@@ -28,6 +28,7 @@ PLACEHOLDER_FILES below; docs/authoring.md lists it for authors.
     python tools/v2_snippets.py                         # all notebooks of source/
     python tools/v2_snippets.py source/01-workspace/01-workspace.ipynb -v   # one, with calls and YAML
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.course_files import source_notebooks  # noqa: E402
-from tools.azure_offline import (Interceptor, entity_classes, loopback_only, strict_builders,  # noqa: E402
-                                 validate_entity)
+from tools.azure_offline import Interceptor, entity_classes, loopback_only, strict_builders, validate_entity  # noqa: E402
 
 MARKER = re.compile(r"^\*\*Azure today \(SDK v2[^)]*\):\*\*")
 FENCE_OPEN = re.compile(r"^\s*```python\s*$")
@@ -64,8 +64,9 @@ PRELUDE_NAMES = {  # name -> what it is (documented in docs/authoring.md)
     "ml_client": "MLClient(DefaultAzureCredential(), subscription_id, resource_group, workspace_name)",
 }
 PLACEHOLDER_FILES = {  # relative path -> content, created in the temporary working folder
-    "config.json": json.dumps({"subscription_id": SUBSCRIPTION, "resource_group": "dp100-rg",
-                               "workspace_name": "dp100-ws"}),
+    "config.json": json.dumps(
+        {"subscription_id": SUBSCRIPTION, "resource_group": "dp100-rg", "workspace_name": "dp100-ws"}
+    ),
     "conda.yml": "name: sklearn-env\ndependencies:\n  - python=3.11\n  - pip:\n    - scikit-learn\n",
     "src/train.py": "# placeholder training script\n",
     "src/score.py": "def init():\n    pass\n\ndef run(raw_data):\n    return []\n",
@@ -82,8 +83,8 @@ class SnippetError(Exception):
 @dataclass
 class Snippet:
     notebook: str  # path relative to the repository
-    cell: int      # index of the markdown cell (0-based, as nbformat and JupyterLab's cell order)
-    line: int      # 1-based line of the cell's source where the code starts
+    cell: int  # index of the markdown cell (0-based, as nbformat and JupyterLab's cell order)
+    line: int  # 1-based line of the cell's source where the code starts
     code: str
     heading: str = ""  # the cell's first line, to find it in JupyterLab
 
@@ -96,7 +97,7 @@ class Snippet:
 class Report:
     notebook: str
     snippets: list[Snippet] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)        # intercepted ml_client calls
+    calls: list[str] = field(default_factory=list)  # intercepted ml_client calls
     entities: list[tuple[str, str]] = field(default_factory=list)  # (label, YAML)
     failures: list[str] = field(default_factory=list)
     output: io.StringIO = field(default_factory=io.StringIO)  # what the snippets printed
@@ -107,6 +108,7 @@ class Report:
 
 
 # --------------------------------------------------------------------------------- extraction
+
 
 def extract(nb_path: Path) -> tuple[list[Snippet], list[Snippet]]:
     """(marked v2 snippets, unmarked python blocks that look like v2) of one notebook, in order."""
@@ -125,9 +127,8 @@ def extract(nb_path: Path) -> tuple[list[Snippet], list[Snippet]]:
             if MARKER.match(lines[i].strip()):
                 pending_marker = True
             elif FENCE_OPEN.match(lines[i]):
-                end = next((j for j in range(i + 1, len(lines)) if FENCE_CLOSE.match(lines[j])),
-                           len(lines))
-                snippet = Snippet(rel, index, i + 2, "\n".join(lines[i + 1:end]), heading)
+                end = next((j for j in range(i + 1, len(lines)) if FENCE_CLOSE.match(lines[j])), len(lines))
+                snippet = Snippet(rel, index, i + 2, "\n".join(lines[i + 1 : end]), heading)
                 if pending_marker:
                     marked.append(snippet)
                 elif LOOKS_V2.search(snippet.code):
@@ -149,14 +150,20 @@ def _rel(path: Path) -> str:
 
 # --------------------------------------------------------------------------------- running
 
+
 def _prelude(workdir: Path) -> dict:
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
+
     for rel, text in PLACEHOLDER_FILES.items():
         (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
         (workdir / rel).write_text(text, encoding="utf-8")
-    namespace = {"__name__": "__v2_snippet__", "subscription_id": SUBSCRIPTION,
-                 "resource_group": "dp100-rg", "workspace_name": "dp100-ws"}
+    namespace = {
+        "__name__": "__v2_snippet__",
+        "subscription_id": SUBSCRIPTION,
+        "resource_group": "dp100-rg",
+        "workspace_name": "dp100-ws",
+    }
     namespace["ml_client"] = MLClient(DefaultAzureCredential(), SUBSCRIPTION, "dp100-rg", "dp100-ws")
     return namespace
 
@@ -172,24 +179,33 @@ def _failure(snippet: Snippet, exc: BaseException) -> str:
 
 def _short(exc: BaseException) -> str:
     """The error's message without blank lines and the SDK's advertising links."""
-    lines = [l.rstrip() for l in str(exc).splitlines()
-             if l.strip() and "https://" not in l and "IntelliSense" not in l]
+    lines = [
+        line.rstrip()
+        for line in str(exc).splitlines()
+        if line.strip() and "https://" not in line and "IntelliSense" not in line
+    ]
     if isinstance(exc, TypeError) and "object.__init__() takes exactly one argument" in str(exc):
-        lines.append("(an entity's constructor got a keyword it does not take: check each keyword "
-                     "against the SDK v2 reference, e.g. AmlCompute takes size/max_instances, not "
-                     "vm_size/max_nodes)")
+        lines.append(
+            "(an entity's constructor got a keyword it does not take: check each keyword "
+            "against the SDK v2 reference, e.g. AmlCompute takes size/max_instances, not "
+            "vm_size/max_nodes)"
+        )
     return "\n      ".join(lines[:20])
 
 
 def _assigned_line(snippet: Snippet, name: str) -> str:
     """' line L' of the last assignment to name in the snippet ('' if not found)."""
     import ast
+
     try:
         tree = ast.parse("\n" * (snippet.line - 1) + snippet.code)
     except SyntaxError:
         return ""
-    lines = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Name)
-             and node.id == name and isinstance(node.ctx, ast.Store)]
+    lines = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
+    ]
     return f" line {max(lines)}" if lines else ""
 
 
@@ -207,10 +223,14 @@ def run_snippets(snippets: list[Snippet], notebook: str = "") -> Report:
         try:
             namespace = _prelude(workdir)
             resource_cls = entity_classes()
-            values = {"mlflow_tracking_uri": tracking,
-                      "scoring_uri": "https://stub-endpoint.eastus.inference.ml.azure.com/score",
-                      "primary_key": "stub-primary-key", "secondary_key": "stub-secondary-key",
-                      "access_token": "stub-token", "location": "eastus"}
+            values = {
+                "mlflow_tracking_uri": tracking,
+                "scoring_uri": "https://stub-endpoint.eastus.inference.ml.azure.com/score",
+                "primary_key": "stub-primary-key",
+                "secondary_key": "stub-secondary-key",
+                "access_token": "stub-token",
+                "location": "eastus",
+            }
             with loopback_only(), strict_builders(), Interceptor(report, values) as interceptor:
                 for snippet in snippets:
                     seen = {id(v) for v in namespace.values()}
@@ -226,14 +246,18 @@ def run_snippets(snippets: list[Snippet], notebook: str = "") -> Report:
                     for name, value in list(namespace.items()):
                         if isinstance(value, resource_cls) and id(value) not in seen | checked:
                             try:
-                                report.entities.append((f"{snippet.where}: {name} = "
-                                                        f"{type(value).__name__}",
-                                                        validate_entity(value, submitted=False)))
+                                report.entities.append(
+                                    (
+                                        f"{snippet.where}: {name} = {type(value).__name__}",
+                                        validate_entity(value, submitted=False),
+                                    )
+                                )
                             except Exception as exc:  # noqa: BLE001
                                 report.failures.append(
                                     f"{snippet.where}{_assigned_line(snippet, name)}: `{name}` "
                                     f"({type(value).__name__}) is not a valid entity: "
-                                    f"{type(exc).__name__}: {_short(exc)}")
+                                    f"{type(exc).__name__}: {_short(exc)}"
+                                )
         finally:
             os.chdir(old_cwd)
             if had_mlflow_uri is None:
@@ -255,7 +279,8 @@ def check_notebook(nb_path: Path) -> Report:
     for snippet in unmarked:
         report.failures.append(
             f"{snippet.where} line {snippet.line}: a ```python block that looks like SDK v2 code has "
-            f"no marker line: put `**Azure today (SDK v2):**` on the line before it (it is then run)")
+            f"no marker line: put `**Azure today (SDK v2):**` on the line before it (it is then run)"
+        )
     if not marked and not unmarked:
         report.failures.append(f"{_rel(nb_path)}: no `**Azure today (SDK v2):**` snippet at all")
     return report
@@ -268,8 +293,9 @@ def notebooks() -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every source notebook")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print the intercepted calls and the YAML of every entity")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the intercepted calls and the YAML of every entity"
+    )
     args = parser.parse_args(argv)
     paths = args.notebooks or notebooks()
     failed = 0
@@ -279,15 +305,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         report = check_notebook(path)
         status = "ok" if report.ok else f"{len(report.failures)} FAILURE(S)"
-        print(f"{report.notebook}: {len(report.snippets)} snippets, {len(report.calls)} ml_client "
-              f"calls checked, {len(report.entities)} entities validated: {status}")
+        print(
+            f"{report.notebook}: {len(report.snippets)} snippets, {len(report.calls)} ml_client "
+            f"calls checked, {len(report.entities)} entities validated: {status}"
+        )
         if args.verbose:
             if report.output.getvalue():
-                print("    printed:\n" + "".join(f"        {l}\n" for l in report.output.getvalue().splitlines()))
+                print("    printed:\n" + "".join(f"        {line}\n" for line in report.output.getvalue().splitlines()))
             for call in report.calls:
                 print(f"    call  {call}")
             for label, yaml in report.entities:
-                print(f"    yaml  {label}\n" + "".join(f"        {l}\n" for l in yaml.splitlines()))
+                print(f"    yaml  {label}\n" + "".join(f"        {line}\n" for line in yaml.splitlines()))
         for failure in report.failures:
             print(f"  FAIL {failure}")
         failed += not report.ok
