@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: lab test lint lock release bench grade progress mlflow-ui venv clean hub
+.PHONY: lab test test-quick lint lock release bench grade progress mlflow-ui venv clean hub
 
 venv: $(STAMP)
 
@@ -49,9 +49,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## Run every test: data, dp100, both editions, honest grading of every assignment.
+## Run every test on both cores: data, dp100, editions, grading, the browser and hub tests.
+# -n 2 --dist loadgroup: pytest-xdist; tests that share an expensive fixture carry one xdist_group.
 test: $(STAMP) $(LINT_STAMP)
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
+
+## The quick loop while editing: every test not marked slow (no notebook, grader, browser or hub run).
+test-quick: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" -q --durations=10
 
 ## Rebuild release/ (graded) and notebooks/ (self-paced) from source/.
 release: $(STAMP)

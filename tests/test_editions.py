@@ -48,6 +48,7 @@ def test_editions_carry_no_solution_or_hidden_test(root, assignment):
         assert not leaked, f"{path.relative_to(root)} shows hidden test lines: {leaked[:3]}"
 
 
+@pytest.mark.slow
 def test_fresh_build_reproduces_committed_editions(root, tmp_path):
     shutil.copytree(root / "source", tmp_path / "source")
     shutil.copy(root / "nbgrader_config.py", tmp_path)

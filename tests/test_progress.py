@@ -9,6 +9,9 @@ from conftest import ROOT
 
 from tools import progress
 
+# the learner fixture runs notebooks with the visible checks: one worker builds it
+pytestmark = [pytest.mark.slow, pytest.mark.grading, pytest.mark.xdist_group("progress")]
+
 NB = "01-workspace"
 ANSWERED, WRONG = "nb01_open_workspace", "nb01_q_compute_wait"
 

@@ -9,6 +9,7 @@ from conftest import ROOT, assignments
 from tools import azure_offline, v2_snippets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", assignments())
 def test_v2_snippets_of_notebook_run_and_validate(name):
     report = v2_snippets.check_notebook(ROOT / "source" / name / f"{name}.ipynb")
