@@ -1,22 +1,33 @@
 """dp100: the course's small package of local teaching equivalents of Azure ML.
 
 Each module stands in for one Azure ML concept that has no open-source equivalent, mirrors the
-SDK v1 names the exam uses, and says in its docstring that it is a local teaching equivalent, not
-Azure. The real libraries (MLflow, Optuna, shap, fairlearn, scikit-learn, skl2onnx, onnxruntime,
-opendp, Microsoft's inference server) are used directly by the notebooks.
+SDK v1 names the exam uses, and says in its docstring what it is the local equivalent of. The real
+libraries (MLflow, Optuna, shap, fairlearn, scikit-learn, skl2onnx, onnxruntime, opendp, Microsoft's
+inference server) are used directly by the notebooks.
 
-- ``dp100.data``: the shipped bike-sharing and credit data sets, verified against their checksums.
-- ``dp100.workspace``: workspace folder and config, datastores, versioned datasets, environments,
-  compute (a pool of ``max_nodes`` processes), the workspace's MLflow tracking store.   (01)
-- ``dp100.runs``: experiments, runs, script runs with arguments and a run context, on MLflow. (02)
-- ``dp100.pipeline``: pipelines of script and batch steps, data passed through a datastore,   (02)
-  runtime parameters, published pipelines and versioned pipeline endpoints.                (04)
-- ``dp100.tuning``: HyperDrive on Optuna: sampling, Bandit / median / truncation policies.    (03)
-- ``dp100.drift``: a dataset drift monitor (baseline, timestamped target, drift per period).   (03)
-- ``dp100.serving``: Microsoft's inference server, started and stopped locally.              (04)
-- ``dp100.auth``: key and token authentication in front of the scoring server.               (04)
-- ``dp100.batch``: ParallelRunStep-style batch runner (run in pipelines by dp100.pipeline).  (04)
-- ``dp100.rbac``: Azure RBAC role evaluation (Actions minus NotActions, wildcards).           (05)
+Notebooks import from the facades (``dp100.workspace``, ``dp100.runs``, ``dp100.pipeline``,
+``dp100.batch``, ``dp100.serving``), which re-export what the modules below define. Lower layers
+first; a module imports only from layers above it in this list (tests/test_structure.py checks
+there is no import cycle, no module over 500 lines and no private name imported across modules).
+
+- data: ``data`` (the shipped bike-sharing and credit sets, checksummed).
+- workspace (01): ``workspace_folder`` (folder, config.json), ``mlflow_store`` (the workspace's
+  MLflow store, copied from an empty migrated one), ``datastores``, ``datasets`` (Tabular/File
+  datasets, named inputs), ``environments``, ``compute`` (a pool of ``max_nodes`` processes);
+  facade ``workspace``.
+- runs (02): ``tracking`` (MLflow client per workspace), ``run_logging`` (log, log_list, tag,
+  upload_file, written once), ``log_stream`` (following a job), ``snapshot``, ``experiment``
+  (Experiment, Run), ``run_config`` (RunConfiguration, ScriptRunConfig, Estimator),
+  ``script_runner`` (the process that runs a script), ``run_context`` (``Run.get_context()``
+  inside a script); facade ``runs``.
+- pipelines (02, 04): ``pipeline_data``, ``pipeline_steps``, ``pipeline_run``,
+  ``pipeline_definition`` (Pipeline, PublishedPipeline, PipelineEndpoint); facade ``pipeline``.
+- batch (04): ``batch_config`` (ParallelRunConfig), ``batch_inputs`` (Tabular/File contracts),
+  ``batch_worker``; facade ``batch`` (ParallelRunStep, run_parallel).
+- tuning (03): ``tuning`` (HyperDrive on Optuna); ``drift`` (dataset drift monitor).
+- endpoints (04): ``inference_server`` (azmlinfsrv as a managed process), ``auth`` (keys and
+  tokens in front of it), ``serving`` (Webservice, deploy).
+- access (05): ``rbac`` (Azure role evaluation: Actions minus NotActions, wildcards).
 """
 
 __version__ = "0.1.0"
