@@ -159,13 +159,8 @@ class Experiment:
         return f"Experiment(Name: {self.name}, Workspace: {self.workspace.name}, Report Page: {self.get_portal_url()})"
 
     def _repr_html_(self) -> str:
-        url = self.get_portal_url()
-        return (
-            f"<table><tr><th>Name</th><th>Workspace</th><th>Report Page</th></tr><tr>"
-            f"<td>{self.name}</td><td>{self.workspace.name}</td><td><a href='{url}' target='_blank'>"
-            f"Link to MLflow UI</a> (start it with <code>make mlflow-ui WS={self.workspace.root}</code>)"
-            f"</td></tr></table>"
-        )
+        link = f"{_ui_link(self.get_portal_url())} (start it with <code>make mlflow-ui WS={self.workspace.root}</code>)"
+        return _html_row({"Name": self.name, "Workspace": self.workspace.name, "Report Page": link})
 
 
 class Run(RunLogging):
@@ -424,9 +419,22 @@ class Run(RunLogging):
         return f"Run(Experiment: {self.experiment.name}, Id: {self.id}, Status: {self.get_status()})"
 
     def _repr_html_(self) -> str:
-        url = self.get_portal_url()
-        return (
-            f"<table><tr><th>Experiment</th><th>Id</th><th>Status</th><th>Details Page</th></tr><tr>"
-            f"<td>{self.experiment.name}</td><td>{self.id}</td><td>{self.get_status()}</td>"
-            f"<td><a href='{url}' target='_blank'>Link to MLflow UI</a></td></tr></table>"
+        return _html_row(
+            {
+                "Experiment": self.experiment.name,
+                "Id": self.id,
+                "Status": self.get_status(),
+                "Details Page": _ui_link(self.get_portal_url()),
+            }
         )
+
+
+def _html_row(cells: dict[str, str]) -> str:
+    """The one-row table Jupyter shows for an experiment or a run (as the SDK's widgets do)."""
+    head = "".join(f"<th>{k}</th>" for k in cells)
+    row = "".join(f"<td>{v}</td>" for v in cells.values())
+    return f"<table><tr>{head}</tr><tr>{row}</tr></table>"
+
+
+def _ui_link(url: str) -> str:
+    return f"<a href='{url}' target='_blank'>Link to MLflow UI</a>"

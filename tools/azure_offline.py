@@ -138,20 +138,10 @@ def _loader_for(entity):
     # own loader rejects that YAML: such deployments are dumped and checked by _validate only.
     if isinstance(entity, (E.ModelBatchDeployment, E.PipelineComponentBatchDeployment)):
         return None
-    table = [
-        (E.Job, aml.load_job),
-        (E.Component, aml.load_component),
-        (E.Compute, aml.load_compute),
-        (E.Data, aml.load_data),
-        (E.Datastore, aml.load_datastore),
-        (E.Environment, aml.load_environment),
-        (E.Model, aml.load_model),
-        (E.OnlineEndpoint, aml.load_online_endpoint),
-        (E.OnlineDeployment, aml.load_online_deployment),
-        (E.BatchEndpoint, aml.load_batch_endpoint),
-        (E.BatchDeployment, aml.load_batch_deployment),
-        (E.Workspace, aml.load_workspace),
-    ]
+    kinds = "job component compute data datastore environment model online_endpoint online_deployment"
+    kinds += " batch_endpoint batch_deployment workspace"
+    # each entity class (E.OnlineEndpoint) has its loader (aml.load_online_endpoint)
+    table = [(getattr(E, k.title().replace("_", "")), getattr(aml, f"load_{k}")) for k in kinds.split()]
     return next((load for cls, load in table if isinstance(entity, cls)), None)
 
 

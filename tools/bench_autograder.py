@@ -49,6 +49,23 @@ train_accuracy = model.score(X, y)
 """
 
 
+def grade_command(out: Path, jobs: int) -> list[str]:
+    """Our autograder on the synthetic course's submitted/ folder (run with cwd = the course)."""
+    return [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        "submitted",
+        "--assignment",
+        syn.ASSIGNMENT,
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+    ]
+
+
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     env = dict(
         env or os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -83,19 +100,7 @@ def speed(args) -> int:
         for i in range(args.students):
             syn.write_submission(ours / "submitted", f"s{i:02d}", syn.student_notebook(kinds[i % 3], WORK))
         t_ours, p4 = run(
-            [
-                sys.executable,
-                "-m",
-                "autograder",
-                "grade",
-                "submitted",
-                "--assignment",
-                syn.ASSIGNMENT,
-                "--out",
-                str(tmp / "out"),
-                "--jobs",
-                str(args.jobs),
-            ],
+            grade_command(tmp / "out", args.jobs),
             ours,
         )
         if p4.returncode != 0:
@@ -176,19 +181,7 @@ def sandbox_cost(runs: int = 6) -> int:
             syn.write_submission(course / "submitted", f"s{i:02d}", nb)
         env = dict(os.environ, AUTOGRADER_TIMINGS="1")
         _, proc = run(
-            [
-                sys.executable,
-                "-m",
-                "autograder",
-                "grade",
-                "submitted",
-                "--assignment",
-                syn.ASSIGNMENT,
-                "--out",
-                str(tmp / "out"),
-                "--jobs",
-                "1",
-            ],
+            grade_command(tmp / "out", 1),
             course,
             env,
         )
