@@ -1,37 +1,60 @@
-"""Grading a class across CI runners: shards, merge, export, roster and collect.
+"""Grading a class across CI runners: shards, merge, export, roster and collect; a real assignment end to end.
 
-The sample class of 01-workspace (autograder/samples/, five students) is graded once whole and once
-as three shards merged: the merged grades.csv and grades.json must equal the whole run's, apart from
-timing fields; feedback/ holds the same pages with the same scores, each page byte for byte the one
-its shard wrote (a page shows the student's own output: sandbox paths and clock times differ run to run). The nbgrader-layout export must equal what
-`nbgrader export` writes from the instructor gradebook of the same run.
+The sample class of 01-workspace (autograder/samples/, five students) is graded once whole, with a
+sixth student who forges with a one-liner, and once as two shards merged. The whole run proves the
+sandbox runs a real course notebook (data, dp100, MLflow) to full marks with the decoys in, and catches
+the forgery; for the five, the merged grades.csv and grades.json must equal the whole run's, apart from
+timing fields (the forger is left out of the shards: its detail names decoys drawn afresh each run);
+feedback/ holds the same pages with the same scores, each page byte for byte the one its shard wrote (a page
+shows the student's own output: sandbox paths and clock times differ run to run). The nbgrader-layout
+export must equal what `nbgrader export` writes from the instructor gradebook of the same run.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
-
 from conftest import ROOT
+
 from autograder import collect, export, shard
+from autograder import synthetic as syn
+from autograder.cli import main
 from autograder.errors import SetupError
 
 A = "01-workspace"
 SAMPLES = ROOT / "autograder" / "samples" / A
-SHARDS = 3
+SHARDS = 2   # the five students fall in both: a merge of shards, each with students of its own
+FORGERY = 'get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])'
+pytestmark = pytest.mark.xdist_group("test_class_grading")   # the class graded once below: one worker builds it
+
+
+def grading_run(test):
+    """A test that reads the class graded by the module fixture (--jobs 2: a uid per submission, root)."""
+    return pytest.mark.slow(pytest.mark.grading(pytest.mark.root(test)))
 
 
 def _cli(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=1800)
+
+
+def _main(*args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a light sub-command (merge, export, roster), in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def _without_timing(value):
@@ -44,13 +67,30 @@ def _without_timing(value):
 
 def _csv_without_seconds(path: Path) -> list[dict]:
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows if r["student_id"] != "forgery"]
+
+
+def _json_without_timing(path: Path) -> dict:
+    doc = _without_timing(json.loads(path.read_text()))
+    doc["students"] = [s for s in doc["students"] if s["student_id"] != "forgery"]
+    return doc
+
+
+def _feedback_files(out: Path) -> list[Path]:
+    return sorted(p.relative_to(out / "feedback") for p in (out / "feedback").rglob("*")
+                  if p.is_file() and p.relative_to(out / "feedback").parts[0] != "forgery")
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("class")
-    whole = _cli("grade", SAMPLES, "--assignment", A, "--out", tmp / "whole", "--jobs", 2,
+    subs = tmp / "subs"
+    shutil.copytree(SAMPLES, subs)
+    nb = nbformat.read(SAMPLES / "blank" / A / f"{A}.ipynb", as_version=4)
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    first.source = FORGERY   # every later cell runs as `pass`: the checks too
+    syn.write_submission(subs, "forgery", nb, A)
+    whole = _cli("grade", subs, "--assignment", A, "--out", tmp / "whole", "--jobs", 2,
                  "--instructor-dir", tmp / "instructor")
     assert whole.returncode == 0, whole.stderr[-3000:]
     outs = []
@@ -58,29 +98,50 @@ def graded(tmp_path_factory):
         run = _cli("grade", SAMPLES, "--assignment", A, "--out", tmp / f"shard-{k}", "--jobs", 2, "--shard", f"{k}/{SHARDS}")
         assert run.returncode == 0, run.stderr[-3000:]
         outs.append(tmp / f"shard-{k}")
-    merged = _cli("merge", *outs, "--out", tmp / "merged")
-    assert merged.returncode == 0, merged.stderr[-3000:]
+    code, _, err = _main("merge", *outs, "--out", tmp / "merged")
+    assert code == 0, err[-3000:]
     return tmp, outs
 
 
+@grading_run
+def test_real_assignment_sample_class_and_one_forgery(graded):
+    """The sandbox runs a real course notebook (data, dp100, MLflow) to full marks; the decoys leave
+    the sample class its scores, and the one-liner forgery is caught."""
+    tmp, _ = graded
+    rows = {r["student_id"]: r for r in csv.DictReader(open(tmp / "whole" / "grades.csv", encoding="utf-8"))}
+    assert sorted(rows) == ["blank", "broken", "forgery", "full", "partial", "tampered"]
+    total = float(rows["full"]["max_score"])
+    assert total > 0
+    assert (float(rows["full"]["score"]), rows["full"]["status"], rows["full"]["detail"]) == (total, "graded", ""), \
+        rows["full"]
+    assert (float(rows["blank"]["score"]), rows["blank"]["status"]) == (0.0, "graded"), rows["blank"]
+    assert rows["partial"]["status"] == "graded" and 0 < float(rows["partial"]["score"]) < total, rows["partial"]
+    assert (float(rows["tampered"]["score"]), rows["tampered"]["status"]) == (0.0, "graded")
+    assert "altered" in rows["tampered"]["detail"]
+    assert rows["broken"]["status"] == "invalid_notebook"
+    assert (float(rows["forgery"]["score"]), rows["forgery"]["status"]) == (0.0, "tampered"), rows["forgery"]
+    assert "decoy" in rows["forgery"]["detail"]
+
+
+@grading_run
 def test_each_student_is_graded_in_exactly_one_shard(graded):
     tmp, outs = graded
     per_shard = [{s["student_id"] for s in json.loads((o / "grades.json").read_text())["students"]} for o in outs]
     everyone = {s["student_id"] for s in json.loads((tmp / "whole" / "grades.json").read_text())["students"]}
-    assert sorted(s for part in per_shard for s in part) == sorted(everyone)
+    assert sorted(s for part in per_shard for s in part) == sorted(everyone - {"forgery"})
     assert sum(1 for part in per_shard if part) >= 2, f"the sample class landed in one shard: {per_shard}"
 
 
+@grading_run
 def test_merged_shards_equal_the_unsharded_run(graded):
     tmp, outs = graded
     whole, merged = tmp / "whole", tmp / "merged"
     assert _csv_without_seconds(merged / "grades.csv") == _csv_without_seconds(whole / "grades.csv")
-    a = _without_timing(json.loads((whole / "grades.json").read_text()))
-    b = _without_timing(json.loads((merged / "grades.json").read_text()))
-    assert b == a
-    files_a = sorted(p.relative_to(whole / "feedback") for p in (whole / "feedback").rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(merged / "feedback") for p in (merged / "feedback").rglob("*") if p.is_file())
+    assert len(_csv_without_seconds(merged / "grades.csv")) == 5
+    assert _json_without_timing(merged / "grades.json") == _json_without_timing(whole / "grades.json")
+    files_a, files_b = _feedback_files(whole), _feedback_files(merged)
     assert files_b == files_a and files_a
+    assert (merged / "feedback").is_dir() and not (merged / "feedback" / "forgery").exists()
     # A feedback page shows what the student's code printed (its sandbox's paths, clock times, plots):
     # two gradings of one notebook never give the same bytes. The merge must hand over each shard's
     # page unchanged, and every page must carry the same scores as the unsharded run's.
@@ -92,6 +153,7 @@ def test_merged_shards_equal_the_unsharded_run(graded):
         assert score_lines(merged / "feedback" / rel) == score_lines(whole / "feedback" / rel), rel
 
 
+@grading_run
 def test_export_matches_nbgrader_export(graded, tmp_path):
     tmp, _ = graded
     config = tmp_path / "nbgrader_config.py"
@@ -102,21 +164,22 @@ def test_export_matches_nbgrader_export(graded, tmp_path):
     run = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(theirs)], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    ours = _cli("export", tmp / "whole", "--format", "nbgrader")
-    assert ours.returncode == 0, ours.stderr
-    assert ours.stdout == theirs.read_text(), f"ours:\n{ours.stdout}\nnbgrader export:\n{theirs.read_text()}"
-    wide = list(csv.reader(io.StringIO(_cli("export", tmp / "whole", "--format", "wide").stdout)))
-    assert wide[0] == ["student_id", A, "total", "max_total"] and len(wide) == 1 + 5
+    code, ours, err = _main("export", tmp / "whole", "--format", "nbgrader")
+    assert code == 0, err
+    assert ours == theirs.read_text(), f"ours:\n{ours}\nnbgrader export:\n{theirs.read_text()}"
+    wide = list(csv.reader(io.StringIO(_main("export", tmp / "whole", "--format", "wide")[1])))
+    assert wide[0] == ["student_id", A, "total", "max_total"] and len(wide) == 1 + 6
 
 
+@grading_run
 def test_merge_refuses_what_cannot_be_one_class(graded, tmp_path):
     tmp, outs = graded
-    twice = _cli("merge", outs[0], outs[0], "--out", tmp_path / "m")
+    code, _, err = _main("merge", outs[0], outs[0], "--out", tmp_path / "m")
     non_empty = [o for o in outs if json.loads((o / "grades.json").read_text())["students"]]
-    assert twice.returncode == 2 and ("in both" in twice.stderr or not json.loads((outs[0] / "grades.json").read_text())["students"])
+    assert code == 2 and ("in both" in err or not json.loads((outs[0] / "grades.json").read_text())["students"])
     assert non_empty
-    empty = _cli("merge", tmp_path / "nothing-here", "--out", tmp_path / "m2")
-    assert empty.returncode == 2 and "no grades.json" in empty.stderr
+    code, _, err = _main("merge", tmp_path / "nothing-here", "--out", tmp_path / "m2")
+    assert code == 2 and "no grades.json" in err
 
 
 def test_shards_are_stable_and_cover_everyone():
@@ -181,7 +244,7 @@ def test_roster_errors_name_the_line(tmp_path, text, error):
 def test_roster_command_lists_one_shard(tmp_path):
     path = tmp_path / "roster.csv"
     path.write_text("student_id,repository\n" + "".join(f"s{i},org/r{i}\n" for i in range(20)))
-    lines = [_cli("roster", path, "--shard", f"{k}/3").stdout.split() for k in (1, 2, 3)]
+    lines = [_main("roster", path, "--shard", f"{k}/3")[1].split() for k in (1, 2, 3)]
     ids = [tok for part in lines for tok in part[0::2]]
     assert sorted(ids) == sorted(f"s{i}" for i in range(20))
 
