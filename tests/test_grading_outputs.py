@@ -7,7 +7,8 @@
 - a student who flips nbgrader flags is reported ``altered`` and graded normally;
 - a two-notebook submission with one notebook missing is graded (never ``missing`` with points).
 
-One class is graded once (module fixture) and every case is read from its outputs.
+One class is graded once (module fixture, the grader's memory sampled all along) and every case but
+the two-notebook one is read from its outputs.
 """
 from __future__ import annotations
 
@@ -25,12 +26,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import ROOT
-from autograder import report, synthetic as syn, worker
+
+from autograder import report, worker
+from autograder import synthetic as syn
 
 A = syn.ASSIGNMENT
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+pytestmark = pytest.mark.xdist_group("test_grading_outputs")   # the class graded once below: one worker builds it
+
+
+def grading_run(test):
+    """A test that runs the grader or reads the class it graded (--jobs 2: a uid per submission, root)."""
+    return pytest.mark.slow(pytest.mark.grading(pytest.mark.root(test)))
 
 # Folder names a student may choose: each would be a formula, a Markdown table break or a
 # terminal/HTML trick if written out raw.
@@ -96,12 +104,59 @@ FLIPS = {  # kind: (score, words in the detail)
 }
 
 
+# what a kernel floods the grader with (--memory 6144: the kernel may hold it; the grader must not)
+FLOODS = {
+    "flood_stdout": "import sys\nchunk = 'x' * 50_000_000\nfor _ in range(40):\n    sys.stdout.write(chunk)\n",
+    "one_huge_print": "print('y' * 400_000_000)",
+    "huge_traceback": "raise ValueError('z' * 500_000_000)",
+    "display_flood": "from IPython.display import display, HTML, clear_output\n"
+                     "for i in range(20_000):\n    display(HTML('<p>' + 'w' * 50_000 + '</p>'))\n    clear_output(wait=True)\n",
+}
+GRADER_PEAK_LIMIT_MB = 500
+
+
+def _grade_command(course: Path, subs: Path, out: Path, assignment: str, *extra: str, jobs: int = 2) -> list[str]:
+    return [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", assignment, "--out", str(out),
+            "--jobs", str(jobs), "--cell-timeout", "20", "--notebook-timeout", "90", "--memory", "6144", *extra]
+
+
 def _grade(course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None,
            jobs: int = 2) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", assignment,
-                           "--out", str(out), "--jobs", str(jobs), "--cell-timeout", "20",
-                           "--notebook-timeout", "90", *extra],
+    return subprocess.run(_grade_command(course, subs, out, assignment, *extra, jobs=jobs),
                           cwd=course, env=env or ENV, capture_output=True, text=True, timeout=900)
+
+
+def _grade_sampling_memory(course: Path, subs: Path, out: Path, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    """Grade the class while sampling the resident memory of the grader's own processes (parent and
+    forked workers, not the kernels): peak of one process and of all together, in bytes."""
+    import psutil
+
+    cmd = _grade_command(course, subs, out, A)
+    proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = {"one": 0, "all": 0}
+
+    def sample():
+        me = psutil.Process(proc.pid)
+        mine = me.cmdline()
+        while proc.poll() is None:
+            try:
+                procs = [me] + [c for c in me.children(recursive=True) if c.cmdline() == mine]
+                rss = [p.memory_info().rss for p in procs]
+                peak["one"], peak["all"] = max(peak["one"], max(rss)), max(peak["all"], sum(rss))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        sampler.join()
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), peak
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +168,7 @@ def graded():
     w = syn.write_submission
     w(subs, "full", full)
     w(subs, "partial", syn.student_notebook("partial"))
-    slow = syn.with_code(full, "import time\ntime.sleep(8)", where="top")
+    slow = syn.with_code(full, "import time\ntime.sleep(4)", where="top")   # still grading when killed at 2 s
     w(subs, "victim", slow)   # its worker is killed on every attempt
     w(subs, "flaky", slow)    # its worker is killed on the first attempt only
     for sid in HOSTILE_IDS:
@@ -125,16 +180,18 @@ def graded():
     w(subs, "html", page)
     for kind in FLIPS:
         w(subs, f"flags_{kind}", _flipped(kind))
+    for sid, code in FLOODS.items():
+        w(subs, sid, syn.with_code(full, code))
     env = dict(ENV, AUTOGRADER_TEST_KILL_WORKER="victim,flaky:1")
     start = time.perf_counter()
-    proc = _grade(course, subs, out, A, env=env)
+    proc, peak = _grade_sampling_memory(course, subs, out, env)
     print(f"graded in {time.perf_counter() - start:.1f} s\n{proc.stdout}\n{proc.stderr[-3000:]}")
     rows = {}
     if (out / "grades.csv").exists():
         with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
             rows = {r["student_id"]: r for r in csv.DictReader(fh)}
     doc = json.loads((out / "grades.json").read_text()) if (out / "grades.json").exists() else {}
-    yield {"proc": proc, "rows": rows, "doc": doc, "out": out}
+    yield {"proc": proc, "rows": rows, "doc": doc, "out": out, "peak": peak}
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -143,6 +200,7 @@ def _json_row(graded, sid):
 
 
 # -- one bad submission costs one row ----------------------------------------------------------------
+@grading_run
 def test_a_dying_worker_fails_only_its_own_submission(graded):
     assert graded["proc"].returncode == 0, graded["proc"].stderr[-3000:]
     victim = _json_row(graded, "victim")
@@ -158,11 +216,13 @@ def test_a_dying_worker_fails_only_its_own_submission(graded):
 
 
 # -- safe outputs ------------------------------------------------------------------------------------
+@grading_run
 def test_grades_json_has_format_version(graded):
     assert graded["doc"]["format_version"] == report.FORMAT_VERSION
     assert set(_json_row(graded, "full")) >= {"student_id", "score", "status", "notebooks"}
 
 
+@grading_run
 def test_csv_never_holds_a_formula(graded):
     with open(graded["out"] / "grades.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -178,6 +238,7 @@ def test_csv_never_holds_a_formula(graded):
     assert set(HOSTILE_IDS) <= json_ids, "grades.json keeps the real ids"
 
 
+@grading_run
 def test_ci_summary_escapes_markdown(graded):
     proc = subprocess.run([sys.executable, "-m", "autograder", "summary", str(graded["out"])], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=120)
@@ -217,6 +278,7 @@ class _PageScan(html.parser.HTMLParser):
         self.text.append(data)
 
 
+@grading_run
 def test_feedback_never_runs_student_html_or_javascript(graded):
     page = (graded["out"] / "feedback" / "html" / A / f"{A}.html").read_text(encoding="utf-8")
     scan = _PageScan()
@@ -227,6 +289,7 @@ def test_feedback_never_runs_student_html_or_javascript(graded):
     assert _json_row(graded, "html")["score"] == 6.0
 
 
+@grading_run
 @pytest.mark.parametrize("kind", sorted(FLIPS))
 def test_flipped_nbgrader_flags_are_altered_not_errors(graded, kind):
     score, words = FLIPS[kind]
@@ -251,6 +314,7 @@ def test_restore_cells_rebuilds_metadata_from_the_release():
 
 
 # -- two notebooks, one missing ----------------------------------------------------------------------
+@grading_run
 def test_two_notebook_submission_with_one_missing_is_graded_not_missing(tmp_path):
     course, subs, out = tmp_path / "course", tmp_path / "subs", tmp_path / "out"
     syn.build_pair_course(course)
@@ -270,55 +334,17 @@ def test_two_notebook_submission_with_one_missing_is_graded_not_missing(tmp_path
         assert row["status"] != "missing" or row["score"] == 0, row
 
 
-# -- the grader's memory while a kernel floods ---------------------------------------------------------
-FLOODS = {
-    "flood_stdout": "import sys\nchunk = 'x' * 50_000_000\nfor _ in range(40):\n    sys.stdout.write(chunk)\n",
-    "one_huge_print": "print('y' * 400_000_000)",
-    "huge_traceback": "raise ValueError('z' * 500_000_000)",
-    "display_flood": "from IPython.display import display, HTML, clear_output\n"
-                     "for i in range(20_000):\n    display(HTML('<p>' + 'w' * 50_000 + '</p>'))\n    clear_output(wait=True)\n",
-}
-GRADER_PEAK_LIMIT_MB = 500
-
-
-def test_grader_memory_stays_bounded_while_kernels_flood(tmp_path):
-    import psutil
-
-    course, subs, out = tmp_path / "course", tmp_path / "subs", tmp_path / "out"
-    syn.build_course(course)
-    full = syn.student_notebook("full")
-    syn.write_submission(subs, "classmate", full)
-    for sid, code in FLOODS.items():
-        syn.write_submission(subs, sid, syn.with_code(full, code))
-    cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),
-           "--jobs", "2", "--cell-timeout", "30", "--notebook-timeout", "60", "--memory", "6144"]
-    proc = subprocess.Popen(cmd, cwd=course, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = {"one": 0, "all": 0}
-
-    def sample():   # the grader's own processes (parent and forked workers), not the kernels
-        me = psutil.Process(proc.pid)
-        mine = me.cmdline()
-        while proc.poll() is None:
-            try:
-                procs = [me] + [c for c in me.children(recursive=True) if c.cmdline() == mine]
-                rss = [p.memory_info().rss for p in procs]
-                peak["one"], peak["all"] = max(peak["one"], max(rss)), max(peak["all"], sum(rss))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    stdout, stderr = proc.communicate(timeout=900)
-    sampler.join()
-    one, total = peak["one"] >> 20, peak["all"] >> 20
-    print(f"grader peak RSS while kernels flood: {one} MB in one process, {total} MB for parent + workers\n{stdout}")
-    assert proc.returncode == 0, stderr[-3000:]
-    rows = {s["student_id"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
-    assert (rows["classmate"]["status"], rows["classmate"]["score"]) == ("graded", 6.0)
-    assert set(rows) == {"classmate", *FLOODS}
+@grading_run
+def test_grader_memory_stays_bounded_while_kernels_flood(graded):
+    one, total = graded["peak"]["one"] >> 20, graded["peak"]["all"] >> 20
+    print(f"grader peak RSS while kernels flood: {one} MB in one process, {total} MB for parent + workers")
+    assert graded["proc"].returncode == 0, graded["proc"].stderr[-3000:]
+    assert one > 0, "the sampler never saw the grader"
+    assert set(FLOODS) <= {s["student_id"] for s in graded["doc"]["students"]}
     for sid in FLOODS:   # noisy is not forged: a flood never silences the cells after it (decoys included)
-        assert rows[sid]["status"] not in ("error", "tampered"), rows[sid]
+        row = _json_row(graded, sid)
+        assert row["status"] not in ("error", "tampered"), row
+    assert (_json_row(graded, "full")["status"], _json_row(graded, "full")["score"]) == ("graded", 6.0)
     assert one < GRADER_PEAK_LIMIT_MB, f"a grader process reached {one} MB"
     for sid in FLOODS:
-        assert (out / "feedback" / sid / A / f"{A}.html").stat().st_size < 5_000_000
+        assert (graded["out"] / "feedback" / sid / A / f"{A}.html").stat().st_size < 5_000_000
