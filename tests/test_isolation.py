@@ -30,13 +30,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from autograder import cgroup, sandbox
 from autograder import synthetic as syn
 
 A = syn.ASSIGNMENT
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+pytestmark = pytest.mark.xdist_group("test_isolation")   # the attacked class graded once below: one worker builds it
+
+
+def grading_run(test):
+    """A test that runs the grader or reads the class it graded (root, bubblewrap, cgroups)."""
+    return pytest.mark.slow(pytest.mark.grading(pytest.mark.root(test)))
 
 
 def need(*features: str) -> sandbox.Capabilities:
@@ -96,18 +102,26 @@ except OSError as exc:
 
 MEMORY = '''
 import multiprocessing as mp, os, time
-def hog(mb):
+def hog(mb, flags, i):
     try:
         block = bytearray(mb << 20)     # touches every page
     except MemoryError:
         os._exit(3)
-    time.sleep(2)                       # all eight hold their memory at once
+    flags[i] = 1
+    deadline = time.time() + 60         # hold it until all eight have allocated or died (a lock-free
+    while not flags[8] and time.time() < deadline:   # flag: a hog killed holding a lock would hang the rest)
+        time.sleep(0.02)
     os._exit(0)
 ctx = mp.get_context("fork")
 for mb in (4096, 400):
-    procs = [ctx.Process(target=hog, args=(mb,)) for _ in range(8)]
+    flags = ctx.Array("b", 9, lock=False)   # 0-7: hog i holds its memory; 8: let go
+    procs = [ctx.Process(target=hog, args=(mb, flags, i)) for i in range(8)]
     for p in procs:
         p.start()
+    deadline = time.time() + 60         # however slow the machine: all eight hold their memory at once
+    while time.time() < deadline and not all(flags[i] or p.exitcode is not None for i, p in enumerate(procs)):
+        time.sleep(0.02)
+    flags[8] = 1
     for p in procs:
         p.join()
     print("HOG", mb, sorted(p.exitcode for p in procs))
@@ -187,14 +201,14 @@ CLASSMATES = ["02_classmate", "04_classmate", "06_classmate", "08_classmate"]
 
 @pytest.fixture(scope="module")
 def attacked_class():
-    caps = need("root", "bwrap", "cgroups", "setuid")
+    need("root", "bwrap", "cgroups", "setuid")
     base = Path(tempfile.mkdtemp(prefix="ag-iso-", dir="/tmp"))
     os.chmod(base, 0o755)
     secret = "SECRET_" + secrets.token_hex(8)
     token = "dmn" + secrets.token_hex(5)
     course, subs, out = base / "course", base / "submissions", base / "out"
     syn.build_course(course, secret=secret)
-    for dirpath, dirnames, filenames in os.walk(base):   # readable by anyone without isolation
+    for dirpath, _dirnames, filenames in os.walk(base):   # readable by anyone without isolation
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)
@@ -250,6 +264,7 @@ def _comm(proc_dir: Path) -> str:
         return ""
 
 
+@grading_run
 def test_class_run_reports_full_isolation(attacked_class):
     assert attacked_class["proc"].returncode == 0, attacked_class["proc"].stderr[-3000:]
     iso = json.loads((attacked_class["out"] / "grades.json").read_text())["isolation"]
@@ -257,6 +272,7 @@ def test_class_run_reports_full_isolation(attacked_class):
     assert iso["network"] == "none" and iso["cgroup"].startswith("cgroup v") and iso["kernel_transport"] == "ipc"
 
 
+@grading_run
 @pytest.mark.parametrize("student", CLASSMATES)
 def test_classmate_keeps_full_marks_and_its_speed(attacked_class, student):
     row = attacked_class["rows"][student]
@@ -267,6 +283,7 @@ def test_classmate_keeps_full_marks_and_its_speed(attacked_class, student):
     assert work < max(3 * baseline, baseline + 2.0), (work, baseline)
 
 
+@grading_run
 def test_fork_bomb_stops_at_the_process_cap(attacked_class):
     text = feedback_text(attacked_class["out"], "01_forkbomb")
     count = int(re.search(r"FORK STOPPED AT (\d+) (\w+)", text).group(1))
@@ -274,6 +291,7 @@ def test_fork_bomb_stops_at_the_process_cap(attacked_class):
     assert attacked_class["rows"]["01_forkbomb"]["status"] in ("graded", "timeout", "kernel_died")
 
 
+@grading_run
 def test_memory_is_capped_for_the_whole_submission(attacked_class):
     text = feedback_text(attacked_class["out"], "03_memory")
     huge = re.search(r"HOG 4096 \[([-\d, ]+)\]", text).group(1)
@@ -282,16 +300,19 @@ def test_memory_is_capped_for_the_whole_submission(attacked_class):
     assert -9 in several, several       # 8 x 400 MB > --memory 1536: the group's OOM killer stepped in
 
 
+@grading_run
 def test_busy_processes_finish_inside_their_share(attacked_class):
     assert re.search(r"BUSY DONE(?!\")", feedback_text(attacked_class["out"], "05_busy"))
     assert attacked_class["rows"]["05_busy"]["status"] == "graded"
 
 
+@grading_run
 def test_setsid_daemon_is_killed_when_the_submission_ends(attacked_class):
     assert re.search(r"DAEMON STARTED(?!\")", feedback_text(attacked_class["out"], "07_daemon"))
     assert attacked_class["daemons"] == []
 
 
+@grading_run
 def test_no_network(attacked_class):
     text = feedback_text(attacked_class["out"], "08_network")
     assert not re.search(r"NET CONNECTED (127|localhost)", text), text[:800]
@@ -299,6 +320,7 @@ def test_no_network(attacked_class):
     assert attacked_class["accepted"] == []
 
 
+@grading_run
 def test_snoop_finds_nothing_and_cannot_write_the_system(attacked_class):
     text = feedback_text(attacked_class["out"], "09_snoop")
     seen = re.search(r"SNOOP (\[.*?\]) (\[.*?\]) UID (\d+) PID (\d+)", text)
@@ -341,6 +363,7 @@ print("PLANTED", planted)
 LOOK = "import os\nprint('PART2 SEES', sorted(os.listdir('.')), os.getuid())"
 
 
+@grading_run
 def test_two_notebooks_first_plants_symlinks_second_still_grades(tmp_path):
     need("root", "setuid")
     course, subs, out = tmp_path / "course", tmp_path / "subs", tmp_path / "out"
@@ -379,6 +402,7 @@ def test_two_notebooks_first_plants_symlinks_second_still_grades(tmp_path):
     assert not (course / "gradebook.db").exists() or os.stat(course / "gradebook.db").st_uid == 0
 
 
+@pytest.mark.root
 def test_hand_over_never_follows_a_link(tmp_path):
     """The grader gives a kernel its folder by file descriptor: a link planted there is not followed."""
     need("root")
@@ -399,6 +423,7 @@ def test_hand_over_never_follows_a_link(tmp_path):
 
 
 # -- cgroups --------------------------------------------------------------------------------------
+@pytest.mark.root
 def test_cgroup_limits_and_removal():
     need("root", "cgroups")
     hierarchy, why = cgroup.detect()
@@ -459,6 +484,7 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
     return [m["content"] for m in outputs if m["msg_type"] == "stream"], km.connection_file
 
 
+@pytest.mark.slow   # starts a kernel
 def test_old_setup_puts_a_messaging_error_into_the_running_cell(tmp_path):
     """The cause of the correct nb05 answer scored 0: ipykernel logs a bad frame on a kernel socket
     through a handler on fd 2, which it captures into the running cell's stderr."""
@@ -469,6 +495,8 @@ def test_old_setup_puts_a_messaging_error_into_the_running_cell(tmp_path):
     assert "ERROR:tornado.general" in stderr and "DELIM not in msg_list" in stderr, streams
 
 
+@pytest.mark.slow   # starts a kernel
+@pytest.mark.root
 def test_sandboxed_kernel_keeps_machinery_errors_out_of_cells(tmp_path):
     """The fix: IPC sockets in a folder of the kernel's own (no port to collide), and the kernel's
     loggers writing to its log file through kernel_boot.py, never into the cell."""
