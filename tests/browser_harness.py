@@ -188,8 +188,11 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def start_lab(course: Path, state: Path, logs: Path, timeout: float = 120) -> tuple[Server, str, str]:
+def start_lab(course: Path, state: Path, logs: Path, timeout: float = 120, wait: bool = True) -> tuple[Server, str, str]:
     """JupyterLab (with nbgrader's extensions) on ``course``; returns (server, base URL, token).
+
+    With ``wait=False`` it returns at once (start Chromium meanwhile, then
+    ``server.wait_http(base + "/api/status?token=" + token, timeout)``).
 
     The working directory is the course root, where nbgrader's server extensions read
     nbgrader_config.py. User settings, workspaces and runtime files live in ``state`` so neither the
@@ -213,6 +216,8 @@ def start_lab(course: Path, state: Path, logs: Path, timeout: float = 120) -> tu
             "--LabApp.expose_app_in_browser=True"]
     server = Server("jupyter lab", argv, course, env, logs / "jupyterlab.log").start()
     base = f"http://127.0.0.1:{port}"
+    if not wait:
+        return server, base, token
     try:
         server.wait_http(f"{base}/api/status?token={token}", timeout)
     except Exception:

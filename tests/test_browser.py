@@ -7,8 +7,11 @@ on free localhost ports from a throw-away copy of the course:
    01-workspace; nbgrader's Validate button validates it; Run > Run All Cells runs every cell, and
    the only errors are the unanswered exercises' (answer cells raise NotImplementedError, the check
    cells after them fail), so Run All never stops early;
-2. the formgrader lists every assignment in source/;
+2. the formgrader (opened from the Nbgrader menu, in a tab of its own, while Run All runs) lists
+   every assignment in source/;
 3. the MLflow UI, on the tracking store the notebook run created, lists the notebook's experiment.
+Validate and Run All each run the notebook, which starts by replacing its workspace folder: they
+run one after the other, and the MLflow UI starts on the store of the last run (Run All's).
 
 Screenshots of every step and the server logs go to test-artifacts/browser/ (printed at the end).
 In CI (CI=true) a missing Chromium fails the test; elsewhere it skips, saying how to install it.
@@ -22,12 +25,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+import browser_harness as bh
 import nbformat
 import pytest
 
-import browser_harness as bh
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.grading, pytest.mark.xdist_group("browser")]
 
 NOTEBOOK = "01-workspace"
+NOTEBOOK_PATH = f"notebooks/{NOTEBOOK}.ipynb"  # relative to the course root JupyterLab serves
 #: What a check cell may raise when the answer above it is missing (the name is undefined, the
 #: answer function raises NotImplementedError, or a visible assert fails on a placeholder value).
 UNANSWERED_CHECK_ERRORS = {"NameError", "NotImplementedError", "AssertionError"}
@@ -76,11 +81,13 @@ def course(tmp_path_factory, chromium) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(course, artifacts, tmp_path_factory):
+def lab(course, artifacts, tmp_path_factory, request):
     t0 = time.monotonic()
-    server, base, token = bh.start_lab(course, tmp_path_factory.mktemp("lab-state"), artifacts)
-    TIMINGS["JupyterLab server start"] = time.monotonic() - t0
+    server, base, token = bh.start_lab(course, tmp_path_factory.mktemp("lab-state"), artifacts, wait=False)
     try:
+        request.getfixturevalue("browser")  # Chromium starts while JupyterLab boots
+        server.wait_http(f"{base}/api/status?token={token}", 120)
+        TIMINGS["JupyterLab server start (and Chromium)"] = time.monotonic() - t0
         yield base, token
     finally:
         killed = server.stop()
@@ -109,8 +116,8 @@ class Browser:
 
     def _record(self, request) -> None:
         url = request.url
-        if url.startswith(("http://", "https://", "ws://", "wss://")) and not url.split("/")[2].split(":")[0] \
-                in {"127.0.0.1", "localhost"}:
+        host = url.split("/")[2].split(":")[0] if "//" in url else ""
+        if url.startswith(("http://", "https://", "ws://", "wss://")) and host not in {"127.0.0.1", "localhost"}:
             self.external.append(url)
 
     def close(self) -> None:
@@ -139,9 +146,14 @@ def shot(page, artifacts: Path, name: str) -> Path:
 # ------------------------------------------------------------------------------------------------
 # JupyterLab helpers (all actions go through menus, links and buttons, as a person clicks them)
 # ------------------------------------------------------------------------------------------------
-CURRENT_NOTEBOOK_STATE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  if (!w || !w.content || !w.sessionContext) return {state: 'no notebook'};
+#: The state of the notebook at ``path`` (found among the main area's tabs: it need not be the one shown).
+NOTEBOOK_STATE = """(path) => {
+  const app = window.jupyterapp;
+  let w = null;
+  for (const x of app ? app.shell.widgets('main') : []) {
+    if (x.content && x.sessionContext && x.context && x.context.path === path) { w = x; break; }
+  }
+  if (!w) return {state: 'no notebook'};
   const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
   const prompts = [...w.node.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent.trim());
   return {state: kernel ? kernel.status : 'no kernel', dirty: w.context.model.dirty,
@@ -159,8 +171,12 @@ SCROLL_TO_FIRST_EXERCISE = """() => {
 }"""
 
 
+#: Resolves after the browser has painted twice (what a screenshot should wait for after a scroll).
+PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
 def notebook_state(page) -> dict:
-    return page.evaluate(CURRENT_NOTEBOOK_STATE)
+    return page.evaluate(NOTEBOOK_STATE, NOTEBOOK_PATH)
 
 
 def wait_notebook(page, predicate, timeout: float, what: str, stable: int = 1) -> dict:
@@ -173,7 +189,7 @@ def wait_notebook(page, predicate, timeout: float, what: str, stable: int = 1) -
         hits = hits + 1 if predicate(state) else 0
         if hits >= stable:
             return state
-        time.sleep(0.5)
+        time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last state {state}")
 
 
@@ -191,14 +207,15 @@ def open_lab(page, lab, path: str = "") -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# step 1: the start page, the self-paced notebook, Validate, Run All
+# steps 1 and 2: the start page, the self-paced notebook, Validate, Run All (the formgrader meanwhile)
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def notebook_run(lab, browser, course, artifacts, request):
-    """Runs step 1 once; the tests below assert on what it saw (and step 3 uses its workspace:
-    the MLflow UI is started on it here, in the background, because it takes long to start)."""
+    """Runs steps 1 and 2 once, in one JupyterLab page; the tests below assert on what it saw (and
+    step 3 uses its workspace: the MLflow UI is started on it here, in the background, because it
+    takes long to start)."""
     page = browser.context.new_page()
-    seen: dict = {"timings": TIMINGS}
+    seen: dict = {}
     t0 = time.monotonic()
 
     # the start page `make lab` opens, rendered, and its link to the notebook
@@ -207,12 +224,11 @@ def notebook_run(lab, browser, course, artifacts, request):
     link = start.get_by_role("link", name=NOTEBOOK, exact=True).first
     link.wait_for(timeout=120_000)  # rendered (Markdown Preview), not the text editor
     seen["start_page_text"] = start.inner_text()
-    seen["timings"]["lab loaded"] = time.monotonic() - t0
+    TIMINGS["lab loaded"] = time.monotonic() - t0
     shot(page, artifacts, "01-start-page")
     link.click()
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
-    state = wait_notebook(page, lambda s: s["state"] == "idle" and s.get("path", "").endswith(f"{NOTEBOOK}.ipynb"),
-                          120, "the notebook's kernel to start")
+    wait_notebook(page, lambda s: s["state"] == "idle", 120, "the notebook's kernel to start")
     TIMINGS["notebook opened from the start page, kernel idle"] = time.monotonic() - t0
     shot(page, artifacts, "02-notebook-opened")
 
@@ -225,22 +241,32 @@ def notebook_run(lab, browser, course, artifacts, request):
                            "!/Validating/.test(document.querySelector('.jp-Dialog').innerText)",
                            timeout=RUN_ALL_TIMEOUT * 1000)
     seen["validate_text"] = dialog.inner_text()
-    seen["timings"]["validate"] = time.monotonic() - t1
+    TIMINGS["validate"] = time.monotonic() - t1
     shot(page, artifacts, "03-validate-unanswered")
     dialog.get_by_role("button", name="Ok").click()
     dialog.wait_for(state="detached")
 
-    # Run > Run All Cells, then wait until no cell is queued or running and the kernel is idle
+    # Run > Run All Cells; while the cells run, the formgrader from the Nbgrader menu (a tab of its own)
     t2 = time.monotonic()
     menu(page, "Run", "Run All Cells")
     wait_notebook(page, lambda s: s["busy"] > 0 or s["state"] == "busy"
                   or all(re.fullmatch(r"\[\d+\]:", p) for p in s["prompts"]), 60, "Run All to start")
+    menu(page, "Nbgrader", "Formgrader")
+    frame = page.frame_locator("iframe[src*='formgrader']")
+    rows = frame.locator("table tbody tr")
+    frame.locator("table tbody tr a", has_text=bh.source_assignments(course)[-1]).first.wait_for(timeout=120_000)
+    seen["formgrader_listed"] = [rows.nth(i).locator("td").first.inner_text().strip().replace("\n", "")
+                                 for i in range(rows.count())]
+    shot(page, artifacts, "04-formgrader")
+    TIMINGS["formgrader (while Run All runs)"] = time.monotonic() - t2
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=f"{NOTEBOOK}.ipynb").first.click()
     state = wait_notebook(page, lambda s: s["state"] == "idle" and s["busy"] == 0, RUN_ALL_TIMEOUT,
                           "Run All Cells to finish", stable=3)
-    seen["timings"]["run all"] = time.monotonic() - t2
+    TIMINGS["run all"] = time.monotonic() - t2
     seen["prompts"] = state["prompts"]
     menu(page, "File", "Save Notebook")
     wait_notebook(page, lambda s: not s["dirty"], 60, "the notebook to be saved")
+    seen["saved"] = nbformat.read(course / NOTEBOOK_PATH, as_version=4)
     workspace = course / "notebooks" / f"workspace-{NOTEBOOK[:2]}"
     if (workspace / "mlflow.db").is_file():
         server, base = bh.start_mlflow_ui(workspace, artifacts, wait=False)
@@ -250,12 +276,11 @@ def notebook_run(lab, browser, course, artifacts, request):
     # screenshots: the first exercise (error + folded hint and solution), and the end of the notebook
     page.locator("details summary", has_text="Hint").first.click()  # unfold one hint, as a learner would
     page.evaluate(SCROLL_TO_FIRST_EXERCISE)
-    page.wait_for_timeout(500)
-    shot(page, artifacts, "04-run-all-first-exercise")
+    page.evaluate(PAINTED)
+    shot(page, artifacts, "05-run-all-first-exercise")
     page.locator(".jp-Notebook .jp-Cell").last.scroll_into_view_if_needed()
-    shot(page, artifacts, "05-run-all-end")
-    seen["saved"] = nbformat.read(course / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
-    seen["timings"]["step 1 total"] = time.monotonic() - t0
+    shot(page, artifacts, "06-run-all-end")
+    TIMINGS["steps 1 and 2 in all"] = time.monotonic() - t0
     page.close()
     return seen
 
@@ -310,26 +335,11 @@ def test_run_all_runs_every_cell_and_fails_only_unanswered_exercises(notebook_ru
         f"answer cells that did not raise NotImplementedError (not the unanswered edition?): {set(answers) - raised}"
 
 
-# ------------------------------------------------------------------------------------------------
-# step 2: nbgrader's formgrader
-# ------------------------------------------------------------------------------------------------
-def test_formgrader_lists_every_assignment(lab, browser, course, artifacts):
+def test_formgrader_lists_every_assignment(notebook_run, course):
     expected = bh.source_assignments(course)
     assert expected, "source/ holds no assignment"
-    t0 = time.monotonic()
-    page = browser.context.new_page()
-    open_lab(page, lab)
-    menu(page, "Nbgrader", "Formgrader")
-    frame = page.frame_locator("iframe[src*='formgrader']")
-    rows = frame.locator("table tbody tr")
-    frame.locator("table tbody tr a", has_text=expected[-1]).first.wait_for(timeout=120_000)
-    listed = [rows.nth(i).locator("td").first.inner_text().strip().replace("\n", "")
-              for i in range(rows.count())]
-    shot(page, artifacts, "06-formgrader")
-    page.close()
-    TIMINGS["formgrader"] = time.monotonic() - t0
-    assert sorted(x for x in listed if x) == expected, \
-        f"the formgrader lists {listed}; source/ holds {expected}"
+    listed = notebook_run["formgrader_listed"]
+    assert sorted(x for x in listed if x) == expected, f"the formgrader lists {listed}; source/ holds {expected}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -355,7 +365,7 @@ def test_mlflow_ui_lists_the_notebooks_experiment(notebook_run, browser, course,
     server, base, started = notebook_run["mlflow_ui"]
     server.wait_http(f"{base}/health", 180)
     t0 = time.monotonic()
-    TIMINGS["MLflow UI server start (in the background during the formgrader step)"] = t0 - started
+    TIMINGS["MLflow UI server start (in the background from the save)"] = t0 - started
     try:
         page = browser.context.new_page()
         page.goto(f"{base}/#/experiments")
@@ -372,7 +382,7 @@ def test_mlflow_ui_lists_the_notebooks_experiment(notebook_run, browser, course,
         page.get_by_text("Run Name", exact=True).first.wait_for(timeout=120_000)  # the runs table
         for run in runs[experiments[0]][:3]:
             page.get_by_text(run, exact=True).first.wait_for(timeout=60_000)
-        page.wait_for_timeout(500)
+        page.evaluate(PAINTED)
         shot(page, artifacts, "08-mlflow-runs")
         page.close()
         TIMINGS["MLflow UI pages"] = time.monotonic() - t0
