@@ -124,7 +124,10 @@ def hub():
     # scratch (0755, as a checkout's parent usually is) holds the course copy and the hub root
     scratch = Path(tempfile.mkdtemp(prefix="dp100-hubtest-"))
     os.chmod(scratch, 0o755)
-    course, root = copy_course(scratch / "course"), scratch / "hub"
+    course = copy_course(scratch / "course")
+    # DP100_HUB_TEST_ROOT (for someone working on the hub): a hub root whose venv is kept between runs
+    keep = os.environ.get("DP100_HUB_TEST_ROOT")
+    root = Path(keep) if keep else scratch / "hub"
     os.chmod(course, 0o755)
     assert world_reachable(course / "source" / A / f"{A}.ipynb"), "the copy must start readable to all, as a checkout is"
     hubctl = course / "hub" / "hubctl.py"
@@ -168,7 +171,8 @@ def hub():
             shutil.copy(root / "hub.log", ARTIFACTS / "hub.log")
         TIMINGS["JupyterHub stopped (with the users' servers)"] = time.monotonic() - t2
         t2 = time.monotonic()
-        subprocess.run([sys.executable, str(hubctl), "teardown", "--hub-root", str(root)], capture_output=True, timeout=300)
+        subprocess.run([sys.executable, str(hubctl), "teardown", "--hub-root", str(root)] + (["--keep-venv"] if keep else []),
+                       capture_output=True, timeout=300)
         for name in [TEACHER, *STUDENTS]:
             try:
                 pwd.getpwnam(name)
