@@ -20,6 +20,7 @@ Screenshots of each step go to test-artifacts/hub/. Needs root, Chromium and con
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -123,18 +124,17 @@ def hub():
     tmp_before = set(os.listdir("/tmp"))
     # scratch (0755, as a checkout's parent usually is) holds the course copy and the hub root
     scratch = Path(tempfile.mkdtemp(prefix="dp100-hubtest-"))
-    os.chmod(scratch, 0o755)
-    course = copy_course(scratch / "course")
+    course, hubctl, roster = scratch / "course", scratch / "course" / "hub" / "hubctl.py", scratch / "roster.csv"
     # DP100_HUB_TEST_ROOT (for someone working on the hub): a hub root whose venv is kept between runs
     keep = os.environ.get("DP100_HUB_TEST_ROOT")
     root = Path(keep) if keep else scratch / "hub"
-    os.chmod(course, 0o755)
-    assert world_reachable(course / "source" / A / f"{A}.ipynb"), "the copy must start readable to all, as a checkout is"
-    hubctl = course / "hub" / "hubctl.py"
-    roster = scratch / "roster.csv"
-    roster.write_text("username,role\n" + f"{TEACHER},instructor\n" + "".join(f"{s},student\n" for s in STUDENTS))
     proc = log = None
     try:
+        os.chmod(scratch, 0o755)
+        copy_course(course)
+        os.chmod(course, 0o755)
+        assert world_reachable(course / "source" / A / f"{A}.ipynb"), "the copy must start readable to all, as a checkout is"
+        roster.write_text("username,role\n" + f"{TEACHER},instructor\n" + "".join(f"{s},student\n" for s in STUDENTS))
         t0 = time.monotonic()
         setup = subprocess.run([sys.executable, str(hubctl), "setup", "--roster", str(roster), "--hub-root", str(root)],
                                capture_output=True, text=True, timeout=1200)
@@ -171,8 +171,10 @@ def hub():
             shutil.copy(root / "hub.log", ARTIFACTS / "hub.log")
         TIMINGS["JupyterHub stopped (with the users' servers)"] = time.monotonic() - t2
         t2 = time.monotonic()
-        subprocess.run([sys.executable, str(hubctl), "teardown", "--hub-root", str(root)] + (["--keep-venv"] if keep else []),
-                       capture_output=True, timeout=300)
+        if hubctl.exists():
+            with contextlib.suppress(subprocess.TimeoutExpired):  # the users and files are removed below anyway
+                subprocess.run([sys.executable, str(hubctl), "teardown", "--hub-root", str(root)]
+                               + (["--keep-venv"] if keep else []), capture_output=True, timeout=300)
         for name in [TEACHER, *STUDENTS]:
             try:
                 pwd.getpwnam(name)
