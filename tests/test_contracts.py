@@ -562,3 +562,34 @@ def test_contract_fails_when_its_internal_changes(contract, monkeypatch):
     message = contract.failure(problems)
     assert message.startswith(f"{contract.package} {version(contract.package)} -> ")
     assert "autograder/" in message and message.endswith("relies on it")
+
+
+def test_xdist_loadgroup_keeps_a_group_on_one_worker(tmp_path):
+    """`make test` relies on `--dist loadgroup`: tests sharing an expensive fixture carry one
+    xdist_group so one worker builds it. pytest 9.2 + pytest-xdist 3.8 silently stopped grouping
+    (pytest-xdist#1386), which doubled that work without failing anything: this fails instead."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pytest\n"
+        "@pytest.mark.xdist_group('one')\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "def test_worker(i):\n"
+        "    open(f'worker-{i}', 'w').write(os.environ['PYTEST_XDIST_WORKER'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    workers = {(tmp_path / f"worker-{i}").read_text() for i in range(6)}
+    assert len(workers) == 1, (
+        f"pytest {metadata.version('pytest')} + pytest-xdist {metadata.version('pytest-xdist')}: "
+        f"--dist loadgroup spread one xdist_group over {sorted(workers)}; tests/nbgrader_class.py and "
+        "every module-scoped fixture of a slow test module would be built on both workers"
+    )
