@@ -103,6 +103,23 @@ def _uv() -> str:
     return found
 
 
+def _empty_mlflow_store(venv: Path, root: Path) -> None:
+    """Every workspace's MLflow store starts as a copy of an empty migrated one (dp100/mlflow_store.py).
+    Users cannot write into the hub's venv, so it is put there now: copied from the venv running this
+    script when that has one for the same MLflow version (same lock), else built by the hub's venv."""
+    from dp100 import mlflow_store
+
+    ask = "from dp100.mlflow_store import template_path; print(template_path())"
+    theirs = Path(subprocess.run([str(venv / "bin" / "python"), "-c", ask], capture_output=True, text=True,
+                                 check=True).stdout.strip())
+    ours = mlflow_store.template_path()
+    if ours.name == theirs.name and ours.is_file():
+        theirs.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ours, theirs)
+    else:
+        _run([str(venv / "bin" / "python"), "-m", "dp100.mlflow_store"], cwd=str(root))
+
+
 def build_venv(root: Path) -> Path:
     """The course's lock in root/venv, every file hash-checked (rebuilt when requirements.txt changes)."""
     venv = root / "venv"
@@ -121,9 +138,7 @@ def build_venv(root: Path) -> Path:
     _run(uv_pip + ["--no-deps", "--reinstall-package", "dp100", "--no-build-isolation", str(REPO)], cwd=str(root))
     _run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
           "--display-name", "Python 3 (dp100)"])
-    # every workspace's MLflow store starts as a copy of this empty one (dp100/mlflow_store.py): users
-    # cannot write into the venv, so it is made here, once, or each of them pays MLflow's migrations
-    _run([str(venv / "bin" / "python"), "-m", "dp100.mlflow_store"], cwd=str(root))
+    _empty_mlflow_store(venv, root)
     _write(venv / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "dp100-course.json", json.dumps(LAB_SETTINGS))
     for dirpath, dirnames, filenames in os.walk(venv):
         os.chmod(dirpath, 0o755)
