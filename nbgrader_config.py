@@ -1,4 +1,5 @@
 """nbgrader settings for the course (read by `nbgrader ...` run from the repository root)."""
+
 import os
 
 c = get_config()  # noqa: F821  (provided by nbgrader/traitlets)
@@ -18,7 +19,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # Every notebook runs on the course kernel (the .venv's python3, registered by `make`).
 c.Execute.kernel_name = "python3"
-c.Execute.timeout = 120           # seconds per cell; a whole solution notebook runs in < 45 s
+c.Execute.timeout = 120  # seconds per cell; a whole solution notebook runs in < 45 s
 c.Execute.interrupt_on_timeout = True
 
 # A deleted test cell is restored from the source instead of silently scoring 0.
@@ -27,4 +28,6 @@ c.OverwriteCells.add_missing_cells = True
 # nbgrader scores a test cell 0 if it wrote anything to stderr. Library warnings (pandas, sklearn,
 # mlflow, SQLAlchemy...) are harmless there: drop stderr outputs that are warnings or log lines.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)Warning|warnings\.warn|^\s*(INFO|WARNING|DEBUG)\b|^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING)"
+c.IgnorePattern.pattern = (
+    r"(?m)Warning|warnings\.warn|^\s*(INFO|WARNING|DEBUG)\b|^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING)"
+)

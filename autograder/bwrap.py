@@ -6,6 +6,7 @@ private ``/tmp`` and ``/dev/shm``, no network; :func:`drop_privileges_args` then
 submission's uid with no groups, capabilities or new privileges. Used by
 :func:`autograder.sandbox.configure_kernel`, which decides whether there is a bubblewrap to use.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,16 +51,42 @@ def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Pa
     """bubblewrap's command line: namespaces, a root holding only what a kernel needs, caps to drop
     to the submission's uid with setpriv (which then removes them all)."""
     system = [Path(os.path.realpath(t)) for t in SYSTEM if os.path.exists(t)]
-    readable = _outermost([Path(p) for p in [*readable, KERNEL_BOOT] if os.path.exists(p)
-                           and not any(Path(p) == t or t in Path(p).parents for t in system)])
+    readable = _outermost(
+        [
+            Path(p)
+            for p in [*readable, KERNEL_BOOT]
+            if os.path.exists(p) and not any(Path(p) == t or t in Path(p).parents for t in system)
+        ]
+    )
     writable = [box.path, kernel_dir]
-    args = [caps.bwrap, *NAMESPACES, "--die-with-parent", "--new-session", "--tmpfs", "/", *_system_binds(),
-            "--dev", "/dev", "--proc", "/proc",
-            "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-            "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    args = [
+        caps.bwrap,
+        *NAMESPACES,
+        "--die-with-parent",
+        "--new-session",
+        "--tmpfs",
+        "/",
+        *_system_binds(),
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--perms",
+        "1777",
+        "--size",
+        str(TMP_BYTES),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "1777",
+        "--size",
+        str(SHM_BYTES),
+        "--tmpfs",
+        "/dev/shm",
+    ]
     made = {Path("/"), Path("/tmp")}
-    for target in readable + writable:   # bwrap would create missing parents 0700: make them
-        for parent in list(target.parents)[::-1]:   # traversable, not listable (as boxes/ is outside)
+    for target in readable + writable:  # bwrap would create missing parents 0700: make them
+        for parent in list(target.parents)[::-1]:  # traversable, not listable (as boxes/ is outside)
             if parent not in made and not any(parent == r or r in parent.parents for r in readable):
                 args += ["--perms", "0711", "--dir", str(parent)]
                 made.add(parent)
@@ -67,11 +94,30 @@ def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Pa
         args += ["--ro-bind", str(p), str(p)]
     for p in writable:
         args += ["--bind", str(p), str(p)]
-    args += ["--remount-ro", "/", "--chdir", str(box.path),
-             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--"]
+    args += [
+        "--remount-ro",
+        "/",
+        "--chdir",
+        str(box.path),
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--cap-add",
+        "CAP_SETPCAP",
+        "--",
+    ]
     return args
 
 
 def drop_privileges_args(box: Box) -> list[str]:
-    return [SETPRIV, f"--reuid={box.uid}", f"--regid={box.gid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs", "--"]
+    return [
+        SETPRIV,
+        f"--reuid={box.uid}",
+        f"--regid={box.gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]

@@ -16,6 +16,7 @@ Groups are created under the grader's own group (v1) or under the hierarchy root
 "no internal processes" rule forbids the grader's own group), inside one folder per run that
 :func:`Hierarchy.remove_run` deletes at the end, killing whatever is left, even after a crash.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ def _own_paths() -> dict[str, str]:
 @dataclass
 class Hierarchy:
     """Where this machine lets root create groups with the controllers we need."""
+
     version: int
-    bases: dict[str, Path]          # controller -> folder new groups go under ("" for v2)
+    bases: dict[str, Path]  # controller -> folder new groups go under ("" for v2)
     controllers: list[str]
     run_dirs: list[Path] = field(default_factory=list)
 
@@ -67,7 +69,7 @@ class Hierarchy:
             elif (run / "cpu.shares").exists():
                 (run / "cpu.shares").write_text(str(CPU_SHARES * max(1, jobs)))
 
-    def create(self, name: str, memory_bytes: int, pids: int) -> "Group":
+    def create(self, name: str, memory_bytes: int, pids: int) -> Group:
         if not self.run_dirs:
             raise RuntimeError("cgroup: start_run() first")
         paths = [run / name for run in self.run_dirs]
@@ -128,6 +130,7 @@ def detect() -> tuple[Hierarchy | None, str]:
 @dataclass
 class Group:
     """One submission's group: one folder per v1 controller, or one v2 folder."""
+
     version: int
     paths: list[Path]
 
@@ -142,7 +145,7 @@ class Group:
                 continue
             if (p / "memory.limit_in_bytes").exists():
                 (p / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                if (p / "memory.memsw.limit_in_bytes").exists():   # no escape into swap
+                if (p / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
                     (p / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
             if (p / "pids.max").exists():
                 (p / "pids.max").write_text(str(pids))

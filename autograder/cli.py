@@ -17,6 +17,7 @@ Class-scale CI (docs/grading.md, "Grading a class in CI"):
 Exit status: 0 when every submission was processed (whatever the scores); 2 when the grader
 cannot run (bad arguments, no such assignment, nbgrader failed), with a message on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,40 +42,70 @@ def _positive(kind):
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
         return value
+
     return conv
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=_positive(int), default=os.cpu_count() or 1,
-                   help="submissions graded at once (default: CPU count)")
-    p.add_argument("--cell-timeout", type=_positive(int), default=None,
-                   help="seconds per cell (default: nbgrader_config.py's Execute.timeout, else 120)")
-    p.add_argument("--notebook-timeout", type=_positive(int), default=600,
-                   help="wall-clock cap for a whole notebook, seconds (default 600)")
-    p.add_argument("--memory", type=_positive(int), default=4096, metavar="MB",
-                   help="address-space cap per kernel, MB (default 4096)")
-    p.add_argument("--instructor-dir", type=Path, default=None,
-                   help="also write the merged nbgrader gradebook and the executed notebooks here "
-                        "(they contain the hidden tests: never publish this folder)")
+    p.add_argument(
+        "--jobs",
+        type=_positive(int),
+        default=os.cpu_count() or 1,
+        help="submissions graded at once (default: CPU count)",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=_positive(int),
+        default=None,
+        help="seconds per cell (default: nbgrader_config.py's Execute.timeout, else 120)",
+    )
+    p.add_argument(
+        "--notebook-timeout",
+        type=_positive(int),
+        default=600,
+        help="wall-clock cap for a whole notebook, seconds (default 600)",
+    )
+    p.add_argument(
+        "--memory",
+        type=_positive(int),
+        default=4096,
+        metavar="MB",
+        help="address-space cap per kernel, MB (default 4096)",
+    )
+    p.add_argument(
+        "--instructor-dir",
+        type=Path,
+        default=None,
+        help="also write the merged nbgrader gradebook and the executed notebooks here "
+        "(they contain the hidden tests: never publish this folder)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m autograder",
-                                 description="Grade nbgrader submissions in parallel, isolated and bounded.")
+    ap = argparse.ArgumentParser(
+        prog="python -m autograder", description="Grade nbgrader submissions in parallel, isolated and bounded."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a class: SUBMISSIONS/<student_id>/<ID>/*.ipynb")
     g.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
     g.add_argument("--assignment", required=True, metavar="ID")
     g.add_argument("--out", required=True, type=Path, metavar="OUT")
-    g.add_argument("--shard", default=None, metavar="K/N",
-                   help="grade only the students of shard K of N (by a hash of the student id)")
+    g.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="grade only the students of shard K of N (by a hash of the student id)",
+    )
     _limits(g)
     o = sub.add_parser("grade-one", help="grade one student's notebook or folder (a push)")
     o.add_argument("path", type=Path, metavar="NOTEBOOK_OR_DIR")
     o.add_argument("--assignment", required=True, metavar="ID")
     o.add_argument("--out", required=True, type=Path, metavar="OUT")
-    o.add_argument("--student", default=None,
-                   help="student id for the row (default: $AUTOGRADER_STUDENT_ID, $GITHUB_ACTOR, else 'student')")
+    o.add_argument(
+        "--student",
+        default=None,
+        help="student id for the row (default: $AUTOGRADER_STUDENT_ID, $GITHUB_ACTOR, else 'student')",
+    )
     _limits(o)
     d = sub.add_parser("demo", help="grade the embedded sample class of every assignment")
     d.add_argument("--out", type=Path, default=Path("grades-demo"), help="output folder (default grades-demo/)")
@@ -85,8 +116,12 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, type=Path, metavar="OUT")
     e = sub.add_parser("export", help="gradebook CSV for an LMS from one or more outputs")
     e.add_argument("outs", nargs="+", type=Path, metavar="OUT")
-    e.add_argument("--format", choices=["nbgrader", "wide", "csv"], default="nbgrader",
-                   help="nbgrader (= csv): the layout of `nbgrader export`; wide: a column per assignment")
+    e.add_argument(
+        "--format",
+        choices=["nbgrader", "wide", "csv"],
+        default="nbgrader",
+        help="nbgrader (= csv): the layout of `nbgrader export`; wide: a column per assignment",
+    )
     e.add_argument("--to", type=Path, default=None, help="file to write (default: standard output)")
     r = sub.add_parser("roster", help="print 'student_id repository' for the students of a shard")
     r.add_argument("roster", type=Path, metavar="ROSTER.csv")
@@ -111,24 +146,38 @@ def _cell_timeout(args, course_root: Path) -> int:
     if args.cell_timeout:
         return args.cell_timeout
     from .course import load_config
+
     value = load_config(course_root).Execute.get("timeout", None)
     return int(value) if isinstance(value, (int, float)) and value > 0 else 120
 
 
 def _grade(submissions: Path, assignment: str, out: Path, args) -> int:
     from .runner import grade_class
+
     root = Path.cwd()
     shard_spec = shard.parse(args.shard) if getattr(args, "shard", None) else None
-    results = grade_class(submissions, assignment, out, jobs=args.jobs,
-                          cell_timeout=_cell_timeout(args, root), notebook_timeout=args.notebook_timeout,
-                          memory_mb=args.memory, course_root=root, instructor_dir=args.instructor_dir,
-                          shard_spec=shard_spec)
+    results = grade_class(
+        submissions,
+        assignment,
+        out,
+        jobs=args.jobs,
+        cell_timeout=_cell_timeout(args, root),
+        notebook_timeout=args.notebook_timeout,
+        memory_mb=args.memory,
+        course_root=root,
+        instructor_dir=args.instructor_dir,
+        shard_spec=shard_spec,
+    )
     report.table(results)
-    print(f"\n{len(results)} submission(s) of {assignment}: {out / 'grades.csv'}, {out / 'grades.json'}, "
-          f"{out / 'feedback'}/")
+    print(
+        f"\n{len(results)} submission(s) of {assignment}: {out / 'grades.csv'}, {out / 'grades.json'}, "
+        f"{out / 'feedback'}/"
+    )
     if results and all(r.status == "error" for r in results):
-        print("autograder: every submission failed inside the grader (status error): see the detail column",
-              file=sys.stderr)
+        print(
+            "autograder: every submission failed inside the grader (status error): see the detail column",
+            file=sys.stderr,
+        )
         return 3
     return 0
 
@@ -145,8 +194,12 @@ def _stage_one(path: Path, assignment: str, student: str, stage: Path) -> Path:
             if item.name.startswith(".") or item.is_symlink():
                 continue
             if item.is_dir():
-                shutil.copytree(item, dest / item.name, symlinks=True,
-                                ignore=shutil.ignore_patterns(".git", ".ipynb_checkpoints", "__pycache__"))
+                shutil.copytree(
+                    item,
+                    dest / item.name,
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", ".ipynb_checkpoints", "__pycache__"),
+                )
             else:
                 shutil.copy(item, dest / item.name)
     else:
@@ -200,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             return _grade(args.submissions, args.assignment, args.out, args)
         if args.command == "grade-one":
-            student = (args.student or os.environ.get("AUTOGRADER_STUDENT_ID")
-                       or os.environ.get("GITHUB_ACTOR") or "student")
+            student = (
+                args.student or os.environ.get("AUTOGRADER_STUDENT_ID") or os.environ.get("GITHUB_ACTOR") or "student"
+            )
             if not args.path.exists():
                 raise SetupError(f"{args.path} does not exist (expected a notebook or a folder)")
             with tempfile.TemporaryDirectory(prefix="autograder-one-") as tmp:
@@ -211,11 +265,14 @@ def main(argv: list[str] | None = None) -> int:
             return _class_ci(args)
         if args.command == "demo":
             samples = PACKAGE / "samples"
-            ids = args.assignment or sorted(p.name for p in samples.iterdir()
-                                            if p.is_dir() and (Path.cwd() / "source" / p.name).is_dir())
+            ids = args.assignment or sorted(
+                p.name for p in samples.iterdir() if p.is_dir() and (Path.cwd() / "source" / p.name).is_dir()
+            )
             if not ids:
-                raise SetupError(f"no sample class in {samples} matches an assignment in source/: "
-                                 "run python autograder/samples/build_samples.py")
+                raise SetupError(
+                    f"no sample class in {samples} matches an assignment in source/: "
+                    "run python autograder/samples/build_samples.py"
+                )
             status = 0
             for aid in ids:
                 print(f"\n== {aid} ==")
@@ -229,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the grader itself failed: say so, non-zero
         import traceback
+
         traceback.print_exc()
         print(f"autograder: the grader could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

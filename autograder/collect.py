@@ -7,6 +7,7 @@ grader reads them (``SUBMISSIONS/<student_id>/<assignment>/``). Everything else 
 repository (workflows, scripts, symlinks, data, notebooks elsewhere) is ignored and reported, so
 nothing a student pushes besides their notebooks reaches the grading job.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,10 @@ def read_roster(path: Path) -> list[Student]:
     for line, row in enumerate(rows, start=2):
         sid, repo = (row.get("student_id") or "").strip(), (row.get("repository") or "").strip()
         if not STUDENT_ID.fullmatch(sid):
-            raise SetupError(f"roster {path}, line {line}: student_id {sid!r} must be letters, digits, . _ - "
-                             "(it becomes a folder name)")
+            raise SetupError(
+                f"roster {path}, line {line}: student_id {sid!r} must be letters, digits, . _ - "
+                "(it becomes a folder name)"
+            )
         if not REPOSITORY.fullmatch(repo):
             raise SetupError(f"roster {path}, line {line}: repository {repo!r} must be owner/name")
         if sid in seen:
@@ -109,5 +112,7 @@ def summary(collected: list[Collected]) -> list[str]:
             lines.append(f"{c.student_id}: {c.problem}")
         if c.ignored:
             shown = ", ".join(c.ignored[:5]) + (f" and {len(c.ignored) - 5} more" if len(c.ignored) > 5 else "")
-            lines.append(f"{c.student_id}: ignored {len(c.ignored)} file(s) outside the assignment's notebooks: {shown}")
+            lines.append(
+                f"{c.student_id}: ignored {len(c.ignored)} file(s) outside the assignment's notebooks: {shown}"
+            )
     return lines

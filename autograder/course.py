@@ -7,6 +7,7 @@ edition), and returns an :class:`Assignment`: the template gradebook each worker
 source and release notebooks, the hidden tests to redact, and the nbgrader configuration
 (per-cell timeout, ``add_missing_cells``, ``IgnorePattern``...) read from the course's config.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,7 @@ class Assignment:
     source: dict[str, nbformat.NotebookNode]
     release: dict[str, nbformat.NotebookNode]
     hidden: dict[str, HiddenTests]
-    points: dict[str, dict[str, float]]             # notebook -> grade_id -> points
+    points: dict[str, dict[str, float]]  # notebook -> grade_id -> points
     release_dir: Path
     kernel_name: str = "python3"
     extra_files: list[str] = field(default_factory=list)
@@ -61,20 +62,27 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
     course_root = Path(course_root).resolve()
     src = course_root / "source" / assignment
     if not (course_root / "source").is_dir():
-        raise SetupError(f"no source/ folder in {course_root}: run the grader from the course root "
-                         "(the repository), where source/<assignment>/ holds the instructor notebooks")
+        raise SetupError(
+            f"no source/ folder in {course_root}: run the grader from the course root "
+            "(the repository), where source/<assignment>/ holds the instructor notebooks"
+        )
     if not src.is_dir():
         known = sorted(p.name for p in (course_root / "source").iterdir() if p.is_dir())
-        raise SetupError(f"no such assignment {assignment!r}: {src} does not exist "
-                         f"(assignments here: {', '.join(known) or 'none'})")
+        raise SetupError(
+            f"no such assignment {assignment!r}: {src} does not exist (assignments here: {', '.join(known) or 'none'})"
+        )
     notebooks = sorted(p.stem for p in src.glob("*.ipynb"))
     if not notebooks:
         raise SetupError(f"assignment {assignment!r} has no notebook in {src}")
 
     course = private / "course"
     (course / "source").mkdir(parents=True)
-    shutil.copytree(src, course / "source" / assignment, symlinks=False,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "workspace*", "mlruns*"))
+    shutil.copytree(
+        src,
+        course / "source" / assignment,
+        symlinks=False,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "workspace*", "mlruns*"),
+    )
     config = load_config(course_root)
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.course_id = config.CourseDirectory.get("course_id", "course") or "course"
@@ -86,13 +94,15 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
     try:
         os.chdir(course)
         api = NbGraderAPI(config=config)
-        with gradebook.alembic_head_in_process():   # its new gradebook, without an `alembic` subprocess
+        with gradebook.alembic_head_in_process():  # its new gradebook, without an `alembic` subprocess
             result = api.generate_assignment(assignment, force=True, create=True)
     finally:
         os.chdir(cwd)
     if not result.get("success"):
-        raise SetupError(f"nbgrader generate_assignment {assignment} failed:\n"
-                         f"{result.get('error') or ''}\n{result.get('log', '')[-3000:]}")
+        raise SetupError(
+            f"nbgrader generate_assignment {assignment} failed:\n"
+            f"{result.get('error') or ''}\n{result.get('log', '')[-3000:]}"
+        )
 
     source, release, hidden, points = {}, {}, {}, {}
     for nb_id in notebooks:
@@ -100,10 +110,25 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
         release[nb_id] = course_files.read(course / "release" / assignment / f"{nb_id}.ipynb")
         hidden[nb_id] = HiddenTests.from_notebooks(source[nb_id], release[nb_id])
         points[nb_id] = course_files.graded_points(source[nb_id])
-    kernel = config.Execute.get("kernel_name", "") or \
-        source[notebooks[0]].metadata.get("kernelspec", {}).get("name", "python3")
+    kernel = config.Execute.get("kernel_name", "") or source[notebooks[0]].metadata.get("kernelspec", {}).get(
+        "name", "python3"
+    )
     release_dir = course / "release" / assignment
-    extra = sorted(str(p.relative_to(release_dir)) for p in release_dir.rglob("*")
-                   if p.is_file() and p.suffix != ".ipynb")
-    return Assignment(assignment, course_root, course, course / "gradebook.db", config, notebooks,
-                      source, release, hidden, points, release_dir, kernel, extra)
+    extra = sorted(
+        str(p.relative_to(release_dir)) for p in release_dir.rglob("*") if p.is_file() and p.suffix != ".ipynb"
+    )
+    return Assignment(
+        assignment,
+        course_root,
+        course,
+        course / "gradebook.db",
+        config,
+        notebooks,
+        source,
+        release,
+        hidden,
+        points,
+        release_dir,
+        kernel,
+        extra,
+    )

@@ -11,6 +11,7 @@ scripts in tools/ can import it, never the other way round; it imports only the 
 when loaded (nbformat on first use), so the autograder's light CI commands and `make progress`'s
 "environment missing" message do not depend on it.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def assignments(root: Path, released: bool = False) -> list[str]:
     source = Path(root) / "source"
     if not source.is_dir():
         return []
-    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file()
-                  and (not released or notebook_path(root, p.name, "release").is_file()))
+    return sorted(
+        p.name
+        for p in source.iterdir()
+        if (p / f"{p.name}.ipynb").is_file() and (not released or notebook_path(root, p.name, "release").is_file())
+    )
 
 
 def notebook_path(root: Path, assignment: str, edition: str = "source") -> Path:
@@ -135,14 +139,27 @@ def answer_id(test_id: str) -> str:
 
 def answer_metadata(test_id: str) -> dict:
     """nbgrader metadata of the answer cell of ``test_id`` (a solution cell, not graded itself)."""
-    return {"grade": False, "grade_id": answer_id(test_id), "locked": False, "schema_version": 3,
-            "solution": True, "task": False}
+    return {
+        "grade": False,
+        "grade_id": answer_id(test_id),
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
 
 
 def check_metadata(test_id: str, points: float) -> dict:
     """nbgrader metadata of a locked test cell worth ``points``."""
-    return {"grade": True, "grade_id": test_id, "locked": True, "points": points, "schema_version": 3,
-            "solution": False, "task": False}
+    return {
+        "grade": True,
+        "grade_id": test_id,
+        "locked": True,
+        "points": points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
 
 
 # -- the regions inside a cell --------------------------------------------------------------------
@@ -175,8 +192,11 @@ def hidden_line_numbers(source: str) -> set[int]:
 def hidden_lines(source: str) -> list[str]:
     """The non-blank lines of a test cell's hidden-tests regions, markers left out."""
     numbers = hidden_line_numbers(source)
-    return [line for i, line in enumerate(source.splitlines(), 1) if i in numbers and line.strip()
-            and not line.strip().startswith((HIDDEN_BEGIN, HIDDEN_END))]
+    return [
+        line
+        for i, line in enumerate(source.splitlines(), 1)
+        if i in numbers and line.strip() and not line.strip().startswith((HIDDEN_BEGIN, HIDDEN_END))
+    ]
 
 
 def visible_part(source: str) -> str:

@@ -11,6 +11,7 @@
 - output is capped per notebook and per message (every message type, tracebacks included), so
   nothing a kernel prints can exhaust the grader's memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ from traitlets import Any, Dict, Integer, List, default
 
 from . import course_files
 
-MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory",
-                "Unable to allocate", "failed to allocate")
+MEMORY_SIGNS = (
+    "MemoryError",
+    "std::bad_alloc",
+    "Cannot allocate memory",
+    "out of memory",
+    "Unable to allocate",
+    "failed to allocate",
+)
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -68,8 +75,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"{ename}: {evalue}"])
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 class BoundedExecute(Execute):
@@ -79,12 +85,12 @@ class BoundedExecute(Execute):
     max_output_bytes = Integer(2_000_000).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        self.abort_reason: str | None = None      # "timeout" | "kernel_died"
+        self.abort_reason: str | None = None  # "timeout" | "kernel_died"
         self.abort_cell: int | None = None
         self.killed_by_watchdog = False
         self._output_bytes = 0
         self._output_count = 0
-        self._cell_used: dict[int, list[int]] = {}   # cell index -> [chars, outputs]
+        self._cell_used: dict[int, list[int]] = {}  # cell index -> [chars, outputs]
         self._output_capped = False
         if km is not None:
             km.client_factory = BoundedKernelClient  # bounded message size
@@ -118,10 +124,10 @@ class BoundedExecute(Execute):
         self.killed_by_watchdog = True
         self._kill_kernel()
 
-    def start_new_kernel_client(self):   # what nbconvert's (synchronous) preprocess calls
+    def start_new_kernel_client(self):  # what nbconvert's (synchronous) preprocess calls
         kc = super().start_new_kernel_client()
         on_ready = getattr(self._km, "on_ready", None)
-        if on_ready is not None:   # the kernel has bound its sockets: lock their folder
+        if on_ready is not None:  # the kernel has bound its sockets: lock their folder
             on_ready()
         return kc
 
@@ -150,8 +156,7 @@ class BoundedExecute(Execute):
         km = self._km
         pid = km.kernel_pid() if km is not None and hasattr(km, "kernel_pid") else None
         if pid:
-            for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL),
-                         lambda: os.kill(pid, signal.SIGKILL)):
+            for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                 try:
                     kill()
                 except (ProcessLookupError, PermissionError, OSError):
@@ -178,13 +183,21 @@ class BoundedExecute(Execute):
             self._done.add(index)
             cell.outputs = list(cell.get("outputs", []))
             if stuck and not self.killed_by_watchdog:
-                cell.outputs.append(error_output(
-                    "CellTimeoutError", f"this cell ran longer than {self.timeout} s and did not stop when interrupted"))
+                cell.outputs.append(
+                    error_output(
+                        "CellTimeoutError",
+                        f"this cell ran longer than {self.timeout} s and did not stop when interrupted",
+                    )
+                )
             else:
-                cell.outputs.append(error_output(
-                    "NotebookTimeoutError" if self.killed_by_watchdog else "DeadKernelError",
-                    f"the whole notebook exceeded its {self.notebook_timeout} s limit" if self.killed_by_watchdog
-                    else "the kernel died while running this cell"))
+                cell.outputs.append(
+                    error_output(
+                        "NotebookTimeoutError" if self.killed_by_watchdog else "DeadKernelError",
+                        f"the whole notebook exceeded its {self.notebook_timeout} s limit"
+                        if self.killed_by_watchdog
+                        else "the kernel died while running this cell",
+                    )
+                )
             return cell, resources
 
     def _abort(self, reason: str, index: int | None) -> None:
@@ -193,8 +206,7 @@ class BoundedExecute(Execute):
             self.abort_cell = index
 
     def _not_run(self, cell) -> None:
-        why = ("the notebook was stopped at its time limit" if self.abort_reason == "timeout"
-               else "the kernel had died")
+        why = "the notebook was stopped at its time limit" if self.abort_reason == "timeout" else "the kernel had died"
         cell.outputs = [error_output("NotExecuted", f"this cell did not run: {why}")]
 
     def _mark_rest(self, nb, start: int) -> None:
@@ -222,8 +234,13 @@ class BoundedExecute(Execute):
             _truncate_error(content, self.max_error_chars)
             self._output_bytes += _message_size(content)
             self._output_count += 1
-        elif kind in ("stream", "display_data", "execute_result", "update_display_data", "clear_output") \
-                or kind.startswith("comm"):
+        elif kind in (
+            "stream",
+            "display_data",
+            "execute_result",
+            "update_display_data",
+            "clear_output",
+        ) or kind.startswith("comm"):
             size = _message_size(content)
             used = self._cell_used.setdefault(cell_index, [0, 0])
             used[0] += size
@@ -237,16 +254,28 @@ class BoundedExecute(Execute):
             if self._output_bytes > self.max_output_bytes or self._output_count > self.max_outputs:
                 if not self._output_capped:
                     self._output_capped = True
-                    cell.setdefault("outputs", []).append(NotebookNode(
-                        output_type="stream", name="stdout",
-                        text=f"\n[autograder: output beyond {self.max_output_bytes} bytes or "
-                             f"{self.max_outputs} outputs dropped]\n"))
+                    cell.setdefault("outputs", []).append(
+                        NotebookNode(
+                            output_type="stream",
+                            name="stdout",
+                            text=f"\n[autograder: output beyond {self.max_output_bytes} bytes or "
+                            f"{self.max_outputs} outputs dropped]\n",
+                        )
+                    )
                 outputs = cell.setdefault("outputs", [])
-                if kind == "stream" and content.get("name") == "stderr" and not any(
-                        o.get("name") == "stderr" for o in outputs if o.get("output_type") == "stream"):
+                if (
+                    kind == "stream"
+                    and content.get("name") == "stderr"
+                    and not any(o.get("name") == "stderr" for o in outputs if o.get("output_type") == "stream")
+                ):
                     # keep nbgrader's rule (a test cell writing to stderr scores 0) past the cap
-                    outputs.append(NotebookNode(output_type="stream", name="stderr",
-                                                text="[autograder: stderr output beyond the cap dropped]\n"))
+                    outputs.append(
+                        NotebookNode(
+                            output_type="stream",
+                            name="stderr",
+                            text="[autograder: stderr output beyond the cap dropped]\n",
+                        )
+                    )
                 return None
         return super().process_message(msg, cell, cell_index)
 
@@ -308,19 +337,26 @@ def read_tail(path, limit: int = 4000) -> str:
 
 def classify(nb, executor: BoundedExecute, kernel_log: str) -> tuple[str, str]:
     """(status, detail) of an executed notebook, from the abort reason and the cells' errors."""
+
     def cell_label(i):
         cell = nb.cells[i]
         gid = course_files.grade_id(cell)
         return f"cell {i + 1}" + (f" ({gid})" if gid else "")
 
     if executor.abort_reason == "timeout" and executor.cell_stuck and not executor.killed_by_watchdog:
-        return "timeout", (f"{cell_label(executor.abort_cell)} exceeded the per-cell timeout of {executor.timeout} s "
-                           "and ignored the interrupt: the notebook was stopped there")
+        return "timeout", (
+            f"{cell_label(executor.abort_cell)} exceeded the per-cell timeout of {executor.timeout} s "
+            "and ignored the interrupt: the notebook was stopped there"
+        )
     if executor.abort_reason == "timeout":
         where = f" at {cell_label(executor.abort_cell)}" if executor.abort_cell is not None else ""
         return "timeout", f"stopped{where}: the whole notebook exceeded {executor.notebook_timeout} s"
     if executor.abort_reason == "kernel_died":
-        where = f" while running {cell_label(executor.abort_cell)}" if executor.abort_cell is not None else " before any cell ran"
+        where = (
+            f" while running {cell_label(executor.abort_cell)}"
+            if executor.abort_cell is not None
+            else " before any cell ran"
+        )
         tail = kernel_log.strip().splitlines()[-3:] if kernel_log.strip() else []
         if any(sign in kernel_log for sign in MEMORY_SIGNS):
             return "memory", f"the kernel ran out of memory{where} (memory cap)"

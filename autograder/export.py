@@ -7,6 +7,7 @@
 Student ids come from folder names a student may choose: a value that a spreadsheet would run as a
 formula (starting with = + - @, tab or CR) is prefixed with a single quote.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,19 @@ from pathlib import Path
 
 from .shard import read_output
 
-NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                    "raw_score", "late_submission_penalty", "score", "max_score"]
+NBGRADER_COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 
 
 def spreadsheet_safe(value) -> str:
@@ -44,8 +56,21 @@ def nbgrader_csv(outs: list[Path]) -> str:
     for doc in _docs(outs):
         for s in sorted(doc.get("students", []), key=lambda s: s["student_id"]):
             raw = float(s["score"])
-            rows.append([doc["assignment"], "", "", s["student_id"], "", "", "",
-                         str(raw), str(0.0), str(max(0.0, raw)), str(float(doc["max_score"]))])
+            rows.append(
+                [
+                    doc["assignment"],
+                    "",
+                    "",
+                    s["student_id"],
+                    "",
+                    "",
+                    "",
+                    str(raw),
+                    str(0.0),
+                    str(max(0.0, raw)),
+                    str(float(doc["max_score"])),
+                ]
+            )
     return _csv(NBGRADER_COLUMNS, rows)
 
 
@@ -58,8 +83,12 @@ def wide_csv(outs: list[Path]) -> str:
         for s in doc.get("students", []):
             scores.setdefault(s["student_id"], {})[doc["assignment"]] = float(s["score"])
     maximum = sum(float(d["max_score"]) for d in docs)
-    rows = [[sid] + [f"{scores[sid][a]:g}" if a in scores[sid] else "" for a in assignments]
-            + [f"{sum(scores[sid].values()):g}", f"{maximum:g}"] for sid in sorted(scores)]
+    rows = [
+        [sid]
+        + [f"{scores[sid][a]:g}" if a in scores[sid] else "" for a in assignments]
+        + [f"{sum(scores[sid].values()):g}", f"{maximum:g}"]
+        for sid in sorted(scores)
+    ]
     return _csv(["student_id"] + assignments + ["total", "max_total"], rows)
 
 
@@ -77,10 +106,18 @@ def markdown_summary(outs: list[Path]) -> str:
     for doc in _docs(outs):
         students = sorted(doc.get("students", []), key=lambda s: s["student_id"])
         full = sum(1 for s in students if float(s["score"]) == float(doc["max_score"]))
-        lines += [f"### {markdown_safe(doc['assignment'])}", "",
-                  f"{len(students)} student(s), {full} with full marks, max score {float(doc['max_score']):g}", "",
-                  "| student | score | status | detail |", "|---|---|---|---|"]
-        lines += [f"| {markdown_safe(s['student_id'])} | {float(s['score']):g} | {markdown_safe(s['status'])} "
-                  f"| {markdown_safe(s.get('detail', ''))} |" for s in students]
+        lines += [
+            f"### {markdown_safe(doc['assignment'])}",
+            "",
+            f"{len(students)} student(s), {full} with full marks, max score {float(doc['max_score']):g}",
+            "",
+            "| student | score | status | detail |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {markdown_safe(s['student_id'])} | {float(s['score']):g} | {markdown_safe(s['status'])} "
+            f"| {markdown_safe(s.get('detail', ''))} |"
+            for s in students
+        ]
         lines.append("")
     return "\n".join(lines) + "\n"

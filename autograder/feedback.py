@@ -14,6 +14,7 @@ output. The feedback therefore:
 A student who encrypts the source before printing it can still defeat step 3 (only in their own
 feedback, and only for cells outside the test cells); see docs/grading.md.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,7 +34,9 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 B64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
-CELL_LINE = re.compile(r"Cell In\s*\[[^\]]*\],\s*line (\d+)|<ipython-input-[^>]*>.*?\bline (\d+)|^\s*File \"<[^>]*>\", line (\d+)")
+CELL_LINE = re.compile(
+    r"Cell In\s*\[[^\]]*\],\s*line (\d+)|<ipython-input-[^>]*>.*?\bline (\d+)|^\s*File \"<[^>]*>\", line (\d+)"
+)
 REDACTED = "[autograder: redacted - this output repeated hidden test code]"
 MIN_SKELETON = 10
 
@@ -46,13 +49,14 @@ def skeleton(text: str) -> str:
 @dataclass
 class HiddenTests:
     """What must not leak, for one notebook: per test cell, the visible source and hidden lines."""
-    visible: dict[str, str] = field(default_factory=dict)         # grade_id -> release source
+
+    visible: dict[str, str] = field(default_factory=dict)  # grade_id -> release source
     hidden_lines: dict[str, list[str]] = field(default_factory=dict)
-    full_source: dict[str, str] = field(default_factory=dict)     # grade_id -> source with hidden tests
+    full_source: dict[str, str] = field(default_factory=dict)  # grade_id -> source with hidden tests
     skeletons: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_notebooks(cls, source: NotebookNode, release: NotebookNode) -> "HiddenTests":
+    def from_notebooks(cls, source: NotebookNode, release: NotebookNode) -> HiddenTests:
         ht = cls()
         release_src = {course_files.grade_id(c): c.source for c in release.cells}
         for cell in source.cells:
@@ -62,12 +66,13 @@ class HiddenTests:
             ht.visible[gid] = release_src.get(gid, "")
             ht.hidden_lines[gid] = course_files.hidden_lines(cell.source)
             ht.full_source[gid] = cell.source
-        sk = {skeleton(l) for ls in ht.hidden_lines.values() for l in ls}
+        sk = {skeleton(line) for ls in ht.hidden_lines.values() for line in ls}
         # A hidden line whose text the student already has (the release shows it, e.g. in a table
         # of the prose) reveals nothing: redacting it would only hide teaching output.
         public = [skeleton(c.source) for c in release.cells]
-        ht.skeletons = sorted((s for s in sk if len(s) >= MIN_SKELETON and not any(s in p for p in public)),
-                              key=len, reverse=True)
+        ht.skeletons = sorted(
+            (s for s in sk if len(s) >= MIN_SKELETON and not any(s in p for p in public)), key=len, reverse=True
+        )
         return ht
 
     def hidden_line_numbers(self, gid: str) -> set[int]:
@@ -108,9 +113,11 @@ class HiddenTests:
 def _decode(token: str) -> list[str]:
     """Every text the token could be the base64 / urlsafe base64 / hex encoding of."""
     out = []
-    for fn in (lambda t: base64.b64decode(t + "=" * (-len(t) % 4), validate=False),
-               lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)),
-               bytes.fromhex):
+    for fn in (
+        lambda t: base64.b64decode(t + "=" * (-len(t) % 4), validate=False),
+        lambda t: base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)),
+        bytes.fromhex,
+    ):
         try:
             out.append(fn(token).decode("utf-8", errors="ignore"))
         except (binascii.Error, ValueError):
@@ -164,8 +171,7 @@ def _failure_line(out: NotebookNode) -> int | None:
     return None
 
 
-def summarize_test_cell(cell: NotebookNode, gid: str, hidden: HiddenTests, score: float | None,
-                        points: float) -> None:
+def summarize_test_cell(cell: NotebookNode, gid: str, hidden: HiddenTests, score: float | None, points: float) -> None:
     """Replace a hidden-test cell's outputs with a summary we control."""
     hidden_lines = hidden.hidden_line_numbers(gid)
     full = hidden.full_source[gid].splitlines()
@@ -179,24 +185,46 @@ def summarize_test_cell(cell: NotebookNode, gid: str, hidden: HiddenTests, score
         line = _failure_line(err)
         if err.get("ename") in ("NotExecuted", "DeadKernelError", "NotebookTimeoutError", "CellTimeoutError"):
             summary = f"{err.get('ename')}: {err.get('evalue') or 'no reply from the kernel before the time limit'}"
-            cell.outputs = [nbformat.v4.new_output("error", ename=err.get("ename"), evalue=str(err.get("evalue", "")),
-                                                   traceback=[summary])]
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "error", ename=err.get("ename"), evalue=str(err.get("evalue", "")), traceback=[summary]
+                )
+            ]
         elif line is not None and line not in hidden_lines and 1 <= line <= len(full):
             evalue, _ = hidden.redact_text(str(err.get("evalue", ""))[:500])
             check = full[line - 1].strip()
-            cell.outputs = [nbformat.v4.new_output(
-                "error", ename=str(err.get("ename", "Error")), evalue=evalue,
-                traceback=[f"{err.get('ename', 'Error')}: {evalue}", f"in the visible check: {check}"])]
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename=str(err.get("ename", "Error")),
+                    evalue=evalue,
+                    traceback=[f"{err.get('ename', 'Error')}: {evalue}", f"in the visible check: {check}"],
+                )
+            ]
         else:
-            cell.outputs = [nbformat.v4.new_output(
-                "error", ename="HiddenTestFailed", evalue="a hidden check failed (hidden checks are not shown)",
-                traceback=["HiddenTestFailed: a hidden check failed (hidden checks are not shown). "
-                           "Your answer passes the visible checks but is not right yet."])]
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename="HiddenTestFailed",
+                    evalue="a hidden check failed (hidden checks are not shown)",
+                    traceback=[
+                        "HiddenTestFailed: a hidden check failed (hidden checks are not shown). "
+                        "Your answer passes the visible checks but is not right yet."
+                    ],
+                )
+            ]
     elif stderr:
-        cell.outputs = [nbformat.v4.new_output(
-            "error", ename="StderrOutput", evalue="the cell wrote to stderr, which nbgrader scores 0",
-            traceback=["StderrOutput: the cell wrote to stderr (a warning or a print to sys.stderr), "
-                       "which nbgrader scores 0"])]
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "error",
+                ename="StderrOutput",
+                evalue="the cell wrote to stderr, which nbgrader scores 0",
+                traceback=[
+                    "StderrOutput: the cell wrote to stderr (a warning or a print to sys.stderr), "
+                    "which nbgrader scores 0"
+                ],
+            )
+        ]
     else:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Checks ran.\n")]
 
@@ -220,10 +248,57 @@ def redact_notebook(nb: NotebookNode, hidden: HiddenTests, scores: dict[str, tup
 
 
 # -- student HTML/JavaScript never runs in the reader's browser -----------------------------------
-SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
-             "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li",
-             "mark", "ol", "p", "pre", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table",
-             "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var"}
+SAFE_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+    "var",
+}
 _DROP_WITH_CONTENT = re.compile(r"(?is)<(script|style|template|noscript)\b.*?</\1\s*>")
 
 
@@ -233,12 +308,13 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
     from urllib.parse import urlsplit
 
     if name in ("class", "title") or (name == "id" and tag in ("h1", "h2", "h3", "h4", "h5", "h6")):
-        return True   # ids only on headings (Markdown anchors): no clobbering of the page's own elements
+        return True  # ids only on headings (Markdown anchors): no clobbering of the page's own elements
     if tag == "a" and name == "href":
         return value.startswith("#") or urlsplit(value).scheme.lower() in ("http", "https", "mailto")
     if tag == "img" and name == "src":
-        return (urlsplit(value).scheme.lower() in ("http", "https")
-                or value.lower().startswith(("data:image/png", "data:image/jpeg", "data:image/gif")))
+        return urlsplit(value).scheme.lower() in ("http", "https") or value.lower().startswith(
+            ("data:image/png", "data:image/jpeg", "data:image/gif")
+        )
     if tag == "img" and name in ("alt", "width", "height"):
         return True
     return tag in ("td", "th") and name in ("colspan", "rowspan", "align")
@@ -249,8 +325,14 @@ def clean_html(text: str) -> str:
     the library nbconvert sanitises with, and an allow-list of tags and attributes)."""
     import bleach
 
-    return bleach.clean(_DROP_WITH_CONTENT.sub("", str(text)), tags=SAFE_TAGS, attributes=_safe_attribute,
-                        protocols=["http", "https", "mailto", "data"], strip=True, strip_comments=True)
+    return bleach.clean(
+        _DROP_WITH_CONTENT.sub("", str(text)),
+        tags=SAFE_TAGS,
+        attributes=_safe_attribute,
+        protocols=["http", "https", "mailto", "data"],
+        strip=True,
+        strip_comments=True,
+    )
 
 
 def _sanitizer():
@@ -267,20 +349,33 @@ def _sanitizer():
             if cell.cell_type == "code":
                 cell.outputs = self.sanitize_code_outputs(cell.get("outputs", []))
                 for out in cell.outputs:
-                    if out.get("output_type") not in ("stream", "error") and not set(out.get("data", {})) - {"metadata"}:
-                        out["data"] = {"text/plain": "[autograder: an output that could run code in a browser "
-                                                     "(JavaScript, SVG, widget) is not shown here]"}
+                    if out.get("output_type") not in ("stream", "error") and not set(out.get("data", {})) - {
+                        "metadata"
+                    }:
+                        out["data"] = {
+                            "text/plain": "[autograder: an output that could run code in a browser "
+                            "(JavaScript, SVG, widget) is not shown here]"
+                        }
             return cell, resources
 
-    return Sanitize(safe_output_keys={"metadata", "text/plain", "text/latex", "application/json",
-                                      "image/png", "image/jpeg", "image/gif"})
+    return Sanitize(
+        safe_output_keys={
+            "metadata",
+            "text/plain",
+            "text/latex",
+            "application/json",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+        }
+    )
 
 
 #: What a student reads at the top of their feedback when the notebook was not simply graded.
 STATUS_NOTICE = {
     "tampered": "The checks of this notebook were interfered with from inside it (a hook, a patched "
-                "function or an answer made to compare equal to anything), so no cell scores a point. "
-                "Your instructor has the details and will review it with you.",
+    "function or an answer made to compare equal to anything), so no cell scores a point. "
+    "Your instructor has the details and will review it with you.",
     "timeout": "The notebook did not finish within its time limit; cells that did not run score 0.",
     "memory": "The notebook ran out of memory; cells that did not run score 0.",
     "kernel_died": "The notebook's Python process stopped; cells that did not run score 0.",
@@ -298,8 +393,16 @@ def formgrader_files() -> tuple[Path, Path]:
 
 def template_resources(notebook: str, assignment: str, student: str, score: float, max_score: float) -> dict:
     """The ``resources`` nbgrader's feedback template reads (``resources.nbgrader.<key>``)."""
-    return {"nbgrader": {"notebook": notebook, "assignment": assignment, "student": student,
-                         "score": score, "max_score": max_score, "late_penalty": 0}}
+    return {
+        "nbgrader": {
+            "notebook": notebook,
+            "assignment": assignment,
+            "student": student,
+            "score": score,
+            "max_score": max_score,
+            "late_penalty": 0,
+        }
+    }
 
 
 class FeedbackWriter:
@@ -329,9 +432,19 @@ class FeedbackWriter:
         self.exporter = SafeHTMLExporter(config=c)
         self.sanitizer = _sanitizer()
 
-    def write(self, nb: NotebookNode, path: Path, *, notebook: str, assignment: str, student: str,
-              score: float, max_score: float, scores: dict[str, tuple[float | None, float]],
-              status: str = "graded") -> None:
+    def write(
+        self,
+        nb: NotebookNode,
+        path: Path,
+        *,
+        notebook: str,
+        assignment: str,
+        student: str,
+        score: float,
+        max_score: float,
+        scores: dict[str, tuple[float | None, float]],
+        status: str = "graded",
+    ) -> None:
         if status in STATUS_NOTICE:  # say why the score is what it is, before any cell
             nb = copy.deepcopy(nb)
             nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Status: {status}.** {STATUS_NOTICE[status]}"))

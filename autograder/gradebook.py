@@ -8,6 +8,7 @@ it with the instructor, never in what students see.
 ``alembic_head_in_process()`` spares each run the ``alembic heads`` subprocess nbgrader starts to
 stamp a new gradebook with its schema revision (seconds per run, most of a small class's set-up).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -55,7 +56,7 @@ def alembic_head_in_process():
     import nbgrader.api
 
     theirs = getattr(nbgrader.api, "get_alembic_version", None)
-    if theirs is None:   # nbgrader changed how it stamps a gradebook: its own way (tested in test_autograder_units)
+    if theirs is None:  # nbgrader changed how it stamps a gradebook: its own way (tested in test_autograder_units)
         yield
         return
     head = alembic_head()

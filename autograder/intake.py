@@ -6,6 +6,7 @@ not JSON, not a notebook, for another assignment or another language becomes an
 :class:`IntakeProblem` with a status (``invalid_notebook`` or ``missing``) and a sentence a
 student can act on.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,17 +33,19 @@ class IntakeProblem(Exception):
 @dataclass
 class Submission:
     """One student folder: where their files are and which file stands for which notebook."""
+
     index: int
     student_id: str
-    folder: Path | None                        # the folder whose files are copied into the sandbox
-    notebooks: dict[str, Path | None]          # notebook id -> submitted file (None: missing)
+    folder: Path | None  # the folder whose files are copied into the sandbox
+    notebooks: dict[str, Path | None]  # notebook id -> submitted file (None: missing)
     notes: list[str] = field(default_factory=list)
-    problem: tuple[str, str] | None = None     # (status, detail) when nothing can be graded
+    problem: tuple[str, str] | None = None  # (status, detail) when nothing can be graded
 
 
 def find_students(submissions: Path) -> list[str]:
-    return sorted(p.name for p in submissions.iterdir()
-                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in submissions.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
 
 
 def locate(index: int, student_dir: Path, assignment: str, expected: list[str]) -> Submission:
@@ -58,8 +61,14 @@ def locate(index: int, student_dir: Path, assignment: str, expected: list[str]) 
             notes.append(f"notebooks found directly in {sid}/ (expected {sid}/{assignment}/)")
         else:
             found = f" (found {', '.join(others)})" if others else ""
-            return Submission(index, sid, None, {nb: None for nb in expected}, notes,
-                              ("missing", f"no folder {assignment}/ in {sid}/{found}"))
+            return Submission(
+                index,
+                sid,
+                None,
+                {nb: None for nb in expected},
+                notes,
+                ("missing", f"no folder {assignment}/ in {sid}/{found}"),
+            )
     present = {p.stem: p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()}
     mapping: dict[str, Path | None] = {nb: present.get(nb) for nb in expected}
     missing = [nb for nb, p in mapping.items() if p is None]
@@ -71,9 +80,14 @@ def locate(index: int, student_dir: Path, assignment: str, expected: list[str]) 
     if all(p is None for p in mapping.values()):
         files = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
         what = f"it holds {', '.join(files[:5])}" if files else "it is empty"
-        return Submission(index, sid, folder, mapping, notes,
-                          ("missing", f"no notebook {', '.join(n + '.ipynb' for n in expected)} in "
-                                      f"{sid}/{folder.name}/: {what}"))
+        return Submission(
+            index,
+            sid,
+            folder,
+            mapping,
+            notes,
+            ("missing", f"no notebook {', '.join(n + '.ipynb' for n in expected)} in {sid}/{folder.name}/: {what}"),
+        )
     for nb in missing:
         notes.append(f"{nb}.ipynb missing (scored 0)")
     return Submission(index, sid, folder, mapping, notes)
@@ -86,35 +100,45 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
     notes: list[str] = []
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
-        raise IntakeProblem("invalid_notebook", f"{path.name} is {size >> 20} MB, more than the "
-                                                f"{MAX_NOTEBOOK_BYTES >> 20} MB a notebook may have")
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} is {size >> 20} MB, more than the {MAX_NOTEBOOK_BYTES >> 20} MB a notebook may have",
+        )
     raw = path.read_bytes()
     if not raw.strip():
         raise IntakeProblem("invalid_notebook", f"{path.name} is empty")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise IntakeProblem("invalid_notebook",
-                            f"{path.name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
-                            "not a notebook, or saved with another encoding") from None
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+            "not a notebook, or saved with another encoding",
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise IntakeProblem("invalid_notebook",
-                            f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}): "
-                            "the file is damaged or is not a notebook") from None
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}): "
+            "the file is damaged or is not a notebook",
+        ) from None
     if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
-        raise IntakeProblem("invalid_notebook", f"{path.name} is JSON but not a Jupyter notebook "
-                                                "(no 'cells' or 'nbformat' field)")
+        raise IntakeProblem(
+            "invalid_notebook", f"{path.name} is JSON but not a Jupyter notebook (no 'cells' or 'nbformat' field)"
+        )
     if not isinstance(data.get("nbformat"), int) or data["nbformat"] < 4:
-        raise IntakeProblem("invalid_notebook", f"{path.name} uses notebook format {data.get('nbformat')!r}; "
-                                                "save it with Jupyter 4 or later")
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} uses notebook format {data.get('nbformat')!r}; save it with Jupyter 4 or later",
+        )
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds
         try:
             from nbformat.validator import normalize
+
             # duplicate cell ids nbformat.reads already repaired; this drops invalid metadata
             _, fixed = normalize(data, strip_invalid_metadata=True)
             nb = nbformat.from_dict(fixed)
@@ -126,9 +150,10 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
     spec = nb.metadata.get("kernelspec", {}) or {}
     language = str(spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "").lower()
     if language not in PYTHON_NAMES:
-        raise IntakeProblem("invalid_notebook",
-                            f"{path.name} was written for the {language!r} kernel ({spec.get('name', '?')}); "
-                            "this assignment is Python")
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} was written for the {language!r} kernel ({spec.get('name', '?')}); this assignment is Python",
+        )
     if spec.get("name") != kernel_name:
         notes.append(f"kernel {spec.get('name')!r} replaced by the course kernel {kernel_name!r}")
     for cell in nb.cells:  # the grader reads nbgrader metadata as a table with a text grade_id
@@ -140,7 +165,9 @@ def read_notebook(path: Path, expected_ids: set[str], kernel_name: str) -> tuple
     if ids and expected_ids and not ids & expected_ids:
         theirs = ", ".join(sorted(ids)[:3])
         ours = ", ".join(sorted(expected_ids)[:3])
-        raise IntakeProblem("invalid_notebook",
-                            f"{path.name} belongs to another assignment: its graded cells are {theirs}..., "
-                            f"this assignment's are {ours}...")
+        raise IntakeProblem(
+            "invalid_notebook",
+            f"{path.name} belongs to another assignment: its graded cells are {theirs}..., "
+            f"this assignment's are {ours}...",
+        )
     return nb, notes

@@ -32,6 +32,7 @@ neutralises only some checks and leaves every decoy alone. Those need someone wh
 grader; docs/grading.md says so. A decoy also cannot see a *correct-looking* answer computed by
 cheating outside the tests (copying a classmate, hard-coding a value).
 """
+
 from __future__ import annotations
 
 import ast
@@ -86,12 +87,19 @@ CLOSE_TERMS = {
     "array_equiv": "{f}([{a}], [{b}])",
 }
 COMPARE_TERMS = {
-    ast.Eq: "{a} == {b}", ast.NotEq: "{a} != {a}", ast.Lt: "{b} < {a}", ast.LtE: "{b} <= {a}",
-    ast.Gt: "{a} > {b}", ast.GtE: "{a} >= {b}", ast.In: "{a} in ({b}, {c})",
-    ast.NotIn: "{a} not in ({b}, {a})", ast.Is: "[{a}] is None", ast.IsNot: "None is not None",
+    ast.Eq: "{a} == {b}",
+    ast.NotEq: "{a} != {a}",
+    ast.Lt: "{b} < {a}",
+    ast.LtE: "{b} <= {a}",
+    ast.Gt: "{a} > {b}",
+    ast.GtE: "{a} >= {b}",
+    ast.In: "{a} in ({b}, {c})",
+    ast.NotIn: "{a} not in ({b}, {a})",
+    ast.Is: "[{a}] is None",
+    ast.IsNot: "None is not None",
 }
 
-PROBE = r'''def _check_env():
+PROBE = r"""def _check_env():
     import builtins, json, sys, types
     ip = get_ipython()
     ok_roots = {"IPython", "ipykernel", "matplotlib_inline", "matplotlib", "traitlets", "jupyter_client",
@@ -136,21 +144,21 @@ PROBE = r'''def _check_env():
                 seen.append(f"{mod}.{name} replaced")
     print("{tag}" + json.dumps(seen))
 _check_env()
-del _check_env'''
+del _check_env"""
 
 
 @dataclass
 class Decoy:
-    kind: str                 # "fail" | "pass" | "probe"
-    what: str                 # what it checks, for the detail
-    near: str                 # the graded cell it sits next to
-    expect: str = ""          # the stdout line a "pass" decoy or the probe must print
+    kind: str  # "fail" | "pass" | "probe"
+    what: str  # what it checks, for the detail
+    near: str  # the graded cell it sits next to
+    expect: str = ""  # the stdout line a "pass" decoy or the probe must print
 
 
 @dataclass
 class Plan:
-    decoys: dict[str, Decoy] = field(default_factory=dict)    # cell id -> decoy
-    replies: dict[str, str] = field(default_factory=dict)     # cell id -> execute_reply status
+    decoys: dict[str, Decoy] = field(default_factory=dict)  # cell id -> decoy
+    replies: dict[str, str] = field(default_factory=dict)  # cell id -> execute_reply status
 
 
 @dataclass
@@ -167,6 +175,7 @@ def _parse(source: str) -> ast.AST | None:
     except SyntaxError:
         try:
             from IPython.core.inputtransformer2 import TransformerManager
+
             return ast.parse(TransformerManager().transform_cell(source))
         except Exception:
             return None
@@ -185,10 +194,10 @@ def _dotted(node: ast.AST) -> str | None:
 @dataclass
 class Primitives:
     builtins: set[str] = field(default_factory=set)
-    close: dict[str, str] = field(default_factory=dict)        # dotted name -> CLOSE_TERMS key
-    helpers: set[str] = field(default_factory=set)             # dotted names of assert_* functions
+    close: dict[str, str] = field(default_factory=dict)  # dotted name -> CLOSE_TERMS key
+    helpers: set[str] = field(default_factory=set)  # dotted names of assert_* functions
     compares: set[type] = field(default_factory=set)
-    operands: set[str] = field(default_factory=set)            # names / attribute chains compared
+    operands: set[str] = field(default_factory=set)  # names / attribute chains compared
     messages: list[str] = field(default_factory=list)
 
 
@@ -220,8 +229,12 @@ def primitives(source: str) -> Primitives:
             p.compares |= {type(op) for op in node.ops}
             for operand in [node.left, *node.comparators]:
                 name = _dotted(operand)
-                if name and name.split(".")[0] not in local and name.count(".") <= 2 \
-                        and name not in ("None", "True", "False"):
+                if (
+                    name
+                    and name.split(".")[0] not in local
+                    and name.count(".") <= 2
+                    and name not in ("None", "True", "False")
+                ):
                     p.operands.add(name)
         elif isinstance(node, ast.Assert) and isinstance(node.msg, ast.Constant) and isinstance(node.msg.value, str):
             p.messages.append(node.msg.value)
@@ -265,32 +278,34 @@ def _helper_call(name: str, n: dict) -> str:
         return f"{name}({root}.Index([{n['a']}]), {root}.Index([{n['b']}]))"
     if last in ("assert_raises", "assert_warns"):
         return f"{name}(ValueError, int, {n['a']})"
-    return f"{name}({n['a']}, {n['b']})"   # any exception counts as the expected failure
+    return f"{name}({n['a']}, {n['b']})"  # any exception counts as the expected failure
 
 
 def _new_cell(source: str, rng: random.Random, used: set[str]) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source)
     while True:  # ids in the same style as nbformat's, never one the notebook already has
-        cid = "%08x" % rng.getrandbits(32)
+        cid = f"{rng.getrandbits(32):08x}"
         if cid not in used:
             used.add(cid)
             cell.id = cid
             return cell
 
 
-def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = None,
-          seed: int | None = None) -> Plan:
+def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = None, seed: int | None = None) -> Plan:
     """Insert decoy cells among the graded test cells of ``nb`` (in place); return the plan."""
     rng = random.Random(seed) if seed is not None else random.SystemRandom()  # seed: tests only
     w = _Writer(rng)
     plan = Plan()
     used = {c.get("id") for c in nb.cells}
-    released = {course_files.grade_id(c): c.source for c in (release.cells if release is not None else [])
-                if course_files.grade_id(c)}
+    released = {
+        course_files.grade_id(c): c.source
+        for c in (release.cells if release is not None else [])
+        if course_files.grade_id(c)
+    }
     tests = [(i, c) for i, c in enumerate(nb.cells) if course_files.is_check(c)]
     if not tests:
         return plan
-    inserts: list[tuple[int, float, nbformat.NotebookNode]] = []   # (index, order, cell): insert before index
+    inserts: list[tuple[int, float, nbformat.NotebookNode]] = []  # (index, order, cell): insert before index
 
     def add(index: int, source: str, decoy: Decoy) -> None:
         cell = _new_cell(source, rng, used)
@@ -316,21 +331,31 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
         close = [CLOSE_TERMS[kind].format(f=name, **w.nums()) for name, kind in p.close.items()]
         names = sorted(shown.operands)
         rng.shuffle(names)
-        uses = sorted({*(b + "()" for b in p.builtins), *(n + "()" for n in p.close)}
-                      | ({"=="} if p.compares else set())) or ["assert"]
-        what = "false checks using " + ", ".join(uses) + (f", {', '.join(sorted(names[:3]))} == object()" if names else "")
-        add(i if rng.random() < 0.5 else after,
+        uses = sorted(
+            {*(b + "()" for b in p.builtins), *(n + "()" for n in p.close)} | ({"=="} if p.compares else set())
+        ) or ["assert"]
+        what = (
+            "false checks using " + ", ".join(uses) + (f", {', '.join(sorted(names[:3]))} == object()" if names else "")
+        )
+        add(
+            i if rng.random() < 0.5 else after,
             w.cell(w.assert_line([literal, close, [f"{n} == object()" for n in names[:3]]], shown.messages)),
-            Decoy("fail", what, gid))
+            Decoy("fail", what, gid),
+        )
         # For every other test cell (at random, at least one): the visible checks as the student has
         # them, for a hook that looks for that text, behind a false check so that an honest kernel
         # never runs them twice (they may deploy, append, consume).
         if visible.strip() and (rng.random() < 0.5 or (i, cell) == tests[-1] and not mirrored):
             mirrored = True
-            add(i if rng.random() < 0.5 else after,
-                w.cell("assert {b} < {a}".format(**w.nums()), visible=visible,
-                       first=w.assert_line([["{a} == {b}".format(**w.nums())]], shown.messages)),
-                Decoy("fail", "a false check followed by a copy of the visible checks", gid))
+            add(
+                i if rng.random() < 0.5 else after,
+                w.cell(
+                    "assert {b} < {a}".format(**w.nums()),
+                    visible=visible,
+                    first=w.assert_line([["{a} == {b}".format(**w.nums())]], shown.messages),
+                ),
+                Decoy("fail", "a false check followed by a copy of the visible checks", gid),
+            )
         # testing helpers (np.testing.*, pd.testing.*) raise rather than return: one decoy each
         for name in sorted(p.helpers):
             add(after, w.cell(_helper_call(name, w.nums())), Decoy("fail", f"{name}() on unequal values", gid))
@@ -340,8 +365,11 @@ def plant(nb: nbformat.NotebookNode, release: nbformat.NotebookNode | None = Non
     for index in spots:
         token = secrets.token_hex(8)
         digest = hashlib.sha256(token.encode()).hexdigest()[:24]
-        add(index, w.cell(f'print(__import__("hashlib").sha256(b"{token}").hexdigest()[:24])'),
-            Decoy("pass", "a cell that must print a digest", _near(nb, index), expect=digest))
+        add(
+            index,
+            w.cell(f'print(__import__("hashlib").sha256(b"{token}").hexdigest()[:24])'),
+            Decoy("pass", "a cell that must print a digest", _near(nb, index), expect=digest),
+        )
     tag = "#" + secrets.token_hex(6) + ":"
     index = rng.randint(last + 1, len(nb.cells))
     add(index, w.cell(PROBE.replace("{tag}", tag)), Decoy("probe", "probe", _near(nb, index), expect=tag))
@@ -374,8 +402,11 @@ def watch(executor, plan: Plan) -> None:
 
 # -- judging and removing ------------------------------------------------------------------------
 def _stdout(cell) -> str:
-    return "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
-                   for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return "".join(
+        o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
 
 
 def judge(nb: nbformat.NotebookNode, plan: Plan, executor=None) -> Verdict:
@@ -396,9 +427,9 @@ def judge(nb: nbformat.NotebookNode, plan: Plan, executor=None) -> Verdict:
         raised = bool(errors) or plan.replies.get(cell.id) == "error"
         out = _stdout(cell)
         if decoy.kind == "probe":
-            lines = [l for l in out.splitlines() if l.startswith(decoy.expect)]
+            lines = [line for line in out.splitlines() if line.startswith(decoy.expect)]
             try:
-                probe = json.loads(lines[-1][len(decoy.expect):]) if lines else None
+                probe = json.loads(lines[-1][len(decoy.expect) :]) if lines else None
             except ValueError:
                 probe = None
             if probe is None:
@@ -414,8 +445,10 @@ def judge(nb: nbformat.NotebookNode, plan: Plan, executor=None) -> Verdict:
     if not wrong:
         return Verdict(False, "", judged)
     shown = "; ".join(dict.fromkeys(wrong[:4])) + (f"; and {len(wrong) - 4} more" if len(wrong) > 4 else "")
-    detail = (f"tampered: {len(wrong)} of {judged} decoy test cells planted by the grader did not behave "
-              f"as on an honest kernel: {shown}")
+    detail = (
+        f"tampered: {len(wrong)} of {judged} decoy test cells planted by the grader did not behave "
+        f"as on an honest kernel: {shown}"
+    )
     if probe:
         detail += "; the kernel showed: " + ", ".join(map(str, probe[:8]))
     return Verdict(True, detail, judged)

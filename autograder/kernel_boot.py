@@ -11,6 +11,7 @@ given a handler on a copy of the original stderr taken *before* ipykernel captur
 launcher points that at the kernel log), and stop propagating to the root logger (which student
 or library code may have configured with ``logging.basicConfig()`` while a cell ran).
 """
+
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ MACHINERY = ("tornado", "asyncio", "zmq", "jupyter_client", "ipykernel", "traitl
 def route_to(stream) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
-    handler.setLevel(logging.WARNING)   # the kernel app logs every message at DEBUG
+    handler.setLevel(logging.WARNING)  # the kernel app logs every message at DEBUG
     for name in MACHINERY:
         logger = logging.getLogger(name)
         for old in list(logger.handlers):

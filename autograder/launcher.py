@@ -17,6 +17,7 @@ jupyter_client starts this (as the grader's user) instead of the kernel; it then
 It never opens, creates or changes anything a student can write: the uid change, the namespaces
 and the mounts are bubblewrap's and setpriv's (see ``autograder.sandbox``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nproc", type=int, default=0)
     parser.add_argument("--fsize-mb", type=int, default=1024)
     args = parser.parse_args(argv[:split])
-    cmd = argv[split + 1:]
+    cmd = argv[split + 1 :]
 
     log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     os.dup2(log_fd, 1)

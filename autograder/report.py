@@ -5,6 +5,7 @@ spreadsheet would run as a formula is prefixed with a quote (``export.spreadshee
 console table shows control characters as ``?``. grades.json keeps the ids as they are (JSON is
 data, not a formula language) and says which layout it has in ``format_version``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,12 +32,11 @@ def write_placeholder_feedback(out: Path, result, notebooks: list[str]) -> None:
         path = out / "feedback" / result.student_id / result.assignment / f"{nb.notebook}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{nb}</title></head><body>"
-            "<h1>{a} / {nb}</h1><p><b>Status:</b> {status}</p><p>{detail}</p>"
-            "<p>Score: {score:g} / {max:g}</p></body></html>".format(
-                nb=html.escape(nb.notebook), a=html.escape(result.assignment), status=html.escape(nb.status),
-                detail=html.escape(nb.detail or result.detail), score=nb.score, max=nb.max_score),
-            encoding="utf-8")
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(nb.notebook)}</title></head><body>"
+            f"<h1>{html.escape(result.assignment)} / {html.escape(nb.notebook)}</h1><p><b>Status:</b> {html.escape(nb.status)}</p><p>{html.escape(nb.detail or result.detail)}</p>"
+            f"<p>Score: {nb.score:g} / {nb.max_score:g}</p></body></html>",
+            encoding="utf-8",
+        )
         nb.feedback = str(path.relative_to(out))
 
 
@@ -54,23 +54,34 @@ def write(out: Path, assignment: str, results: list, meta: dict) -> None:
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
         "students": [
-            {**r.row(), "seconds": round(r.seconds, 2),
-             "notebooks": {nb.notebook: {"status": nb.status, "detail": nb.detail, "score": nb.score,
-                                         "max_score": nb.max_score, "feedback": nb.feedback,
-                                         "execute_seconds": round(nb.execute_seconds, 2),
-                                         "cells": nb.cells}
-                           for nb in r.notebooks}}
-            for r in results],
+            {
+                **r.row(),
+                "seconds": round(r.seconds, 2),
+                "notebooks": {
+                    nb.notebook: {
+                        "status": nb.status,
+                        "detail": nb.detail,
+                        "score": nb.score,
+                        "max_score": nb.max_score,
+                        "feedback": nb.feedback,
+                        "execute_seconds": round(nb.execute_seconds, 2),
+                        "cells": nb.cells,
+                    }
+                    for nb in r.notebooks
+                },
+            }
+            for r in results
+        ],
     }
     (out / "grades.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
 def table(results: list, file=sys.stdout) -> None:
     results = sorted(results, key=lambda r: r.student_id)
-    shown = [_CONTROL.sub("?", r.student_id) for r in results]   # no terminal escapes from a folder name
+    shown = [_CONTROL.sub("?", r.student_id) for r in results]  # no terminal escapes from a folder name
     wid = max([len("student_id")] + [len(v) for v in shown])
     print(f"{'student_id':<{wid}}  {'score':>11}  {'status':<16}  detail", file=file)
-    for sid, r in zip(shown, results):
+    for sid, r in zip(shown, results, strict=False):
         detail = _CONTROL.sub("?", r.detail if len(r.detail) <= 100 else r.detail[:97] + "...")
         print(f"{sid:<{wid}}  {r.score:>5g} / {r.max_score:<3g}  {r.status:<16}  {detail}", file=file)
 
@@ -83,6 +94,7 @@ class Progress:
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
+
             self.bar = tqdm(total=total, desc=label, unit="student", file=sys.stderr)
 
     def update(self, result) -> None:
@@ -91,8 +103,12 @@ class Progress:
             self.bar.set_postfix_str(f"{_CONTROL.sub('?', result.student_id)}: {result.status}")
             self.bar.update(1)
         else:
-            print(f"[{self.done}/{self.total}] {_CONTROL.sub('?', result.student_id)}: {result.status} "
-                  f"{result.score:g}/{result.max_score:g} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[{self.done}/{self.total}] {_CONTROL.sub('?', result.student_id)}: {result.status} "
+                f"{result.score:g}/{result.max_score:g} ({result.seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,4 +1,5 @@
 """Grade a class: prepare once, grade N submissions at a time in worker processes, write outputs."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,8 +29,7 @@ def _data_dir(course_root: Path) -> Path | None:
 
 def _needed_paths(data_dir: Path | None) -> list[Path]:
     """What a kernel must read: the interpreter, the venv, the dp100 package, the data."""
-    paths = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(os.path.realpath(sys.executable)).parent]
+    paths = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(os.path.realpath(sys.executable)).parent]
     spec = importlib.util.find_spec("dp100")
     if spec and spec.origin:
         paths.append(Path(spec.origin).resolve().parent)
@@ -38,8 +38,9 @@ def _needed_paths(data_dir: Path | None) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def isolation_plan(course_root: Path, private: Path, submissions: Path, out: Path,
-                   data_dir: Path | None) -> tuple[list[Path], list[Path]]:
+def isolation_plan(
+    course_root: Path, private: Path, submissions: Path, out: Path, data_dir: Path | None
+) -> tuple[list[Path], list[Path]]:
     """(hide, expose): the course, the grader's files, every submission and the output folder are
     hidden; needed paths are bound back, and so is any ancestor other users could not traverse
     (e.g. /root holding a pyenv interpreter) replaced by a traversable empty folder."""
@@ -53,18 +54,29 @@ def isolation_plan(course_root: Path, private: Path, submissions: Path, out: Pat
     return list(dict.fromkeys(hide)), expose
 
 
-def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, cell_timeout: int,
-                notebook_timeout: int, memory_mb: int, course_root: Path | None = None,
-                instructor_dir: Path | None = None, quiet: bool = False,
-                shard_spec: tuple[int, int] | None = None) -> list[worker.Result]:
+def grade_class(
+    submissions: Path,
+    assignment_id: str,
+    out: Path,
+    *,
+    jobs: int,
+    cell_timeout: int,
+    notebook_timeout: int,
+    memory_mb: int,
+    course_root: Path | None = None,
+    instructor_dir: Path | None = None,
+    quiet: bool = False,
+    shard_spec: tuple[int, int] | None = None,
+) -> list[worker.Result]:
     """Grade every student folder of ``submissions``. Raises course.SetupError if the grader
     cannot run at all; never raises because of what a student submitted."""
     t_start = time.monotonic()
     course_root = Path(course_root or os.getcwd()).resolve()
     submissions = Path(submissions).resolve()
     if not submissions.is_dir():
-        raise course.SetupError(f"SUBMISSIONS {submissions} is not a folder (expected "
-                                f"SUBMISSIONS/<student_id>/{assignment_id}/*.ipynb)")
+        raise course.SetupError(
+            f"SUBMISSIONS {submissions} is not a folder (expected SUBMISSIONS/<student_id>/{assignment_id}/*.ipynb)"
+        )
     out = Path(out).resolve()
     if out == course_root or out in course_root.parents or out == submissions:
         raise course.SetupError(f"--out {out} must be a folder of its own, not the course or the submissions")
@@ -75,7 +87,7 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
         raise course.SetupError(f"cannot create the output folder {out}: {exc}") from exc
 
     caps = sandbox.probe()
-    dirs = sandbox.RunDirs(caps=caps, jobs=jobs)   # also the run's control groups, removed by cleanup()
+    dirs = sandbox.RunDirs(caps=caps, jobs=jobs)  # also the run's control groups, removed by cleanup()
     try:
         fonts = dirs.start_font_cache() if importlib.util.find_spec("matplotlib") else None
         try:
@@ -92,32 +104,45 @@ def grade_class(submissions: Path, assignment_id: str, out: Path, *, jobs: int, 
         notes = list(caps.notes)
         if caps.root and not caps.mount_ns:
             notes += sandbox.protect_by_permissions(  # everything of the course a kernel could read
-                [course_root / name for name in sandbox.COURSE_SECRETS] + [submissions, out]
-                + ([instructor_dir] if instructor_dir is not None else []))
+                [course_root / name for name in sandbox.COURSE_SECRETS]
+                + [submissions, out]
+                + ([instructor_dir] if instructor_dir is not None else [])
+            )
         if not quiet:
             for n in notes:
                 print(f"autograder: {n}", file=sys.stderr)
-        settings = worker.Settings(cell_timeout, notebook_timeout, memory_mb,
-                                   threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), out=out,
-                                   keep_autograded=instructor_dir)
+        settings = worker.Settings(
+            cell_timeout,
+            notebook_timeout,
+            memory_mb,
+            threads=max(1, (os.cpu_count() or 1) // max(1, jobs)),
+            out=out,
+            keep_autograded=instructor_dir,
+        )
         students = shard.select(intake.find_students(submissions), shard_spec)
         subs = [intake.locate(i, submissions / sid, assignment_id, a.notebooks) for i, sid in enumerate(students)]
         if min(jobs, len(subs)) > 1 and caps.shared_uid:
             raise course.SetupError(
                 f"--jobs {jobs} refused: {'not running as root' if not caps.root else 'cannot give each submission a uid'}, "
                 f"so submissions graded at the same time would run as the same uid ({caps.uid_base}) and could "
-                "read or kill each other's kernels; run the grader as root, or pass --jobs 1")
+                "read or kill each other's kernels; run the grader as root, or pass --jobs 1"
+            )
         worker.warm_up(a)
         t_ready = time.monotonic()
         results = _run_pool(subs, jobs, (a, dirs, caps, settings, hide, expose, data_dir), quiet)
         for r in results:
             report.write_placeholder_feedback(out, r, a.notebooks)
-        meta = {"max_score": a.max_score, "jobs": jobs, "cell_timeout": cell_timeout,
-                "notebook_timeout": notebook_timeout, "memory_mb": memory_mb,
-                **({"shard": f"{shard_spec[0]}/{shard_spec[1]}"} if shard_spec else {}),
-                "isolation": {**caps.report(), "notes": notes},
-                "setup_seconds": round(t_ready - t_start, 2),
-                "total_seconds": round(time.monotonic() - t_start, 2)}
+        meta = {
+            "max_score": a.max_score,
+            "jobs": jobs,
+            "cell_timeout": cell_timeout,
+            "notebook_timeout": notebook_timeout,
+            "memory_mb": memory_mb,
+            **({"shard": f"{shard_spec[0]}/{shard_spec[1]}"} if shard_spec else {}),
+            "isolation": {**caps.report(), "notes": notes},
+            "setup_seconds": round(t_ready - t_start, 2),
+            "total_seconds": round(time.monotonic() - t_start, 2),
+        }
         report.write(out, assignment_id, results, meta)
         if instructor_dir is not None:
             gradebook.merge(a.template_db, instructor_dir / "gradebook.db", assignment_id, results)
@@ -232,9 +257,14 @@ def _run_pool(subs: list[intake.Submission], jobs: int, initargs: tuple, quiet: 
                     if attempt < 2:
                         queue.insert(0, (sub, attempt + 1))
                     else:
-                        finish(worker.error_result(initargs[0], sub,
-                                          f"grader error: the worker process grading this submission died twice "
-                                          f"(exit code {code}); the other submissions were graded normally"))
+                        finish(
+                            worker.error_result(
+                                initargs[0],
+                                sub,
+                                f"grader error: the worker process grading this submission died twice "
+                                f"(exit code {code}); the other submissions were graded normally",
+                            )
+                        )
     finally:
         for slot in slots:
             slot.stop()

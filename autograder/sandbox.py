@@ -28,10 +28,10 @@ writes the connection file there before handing the folder over), and the kernel
 the grader's private folder. When a feature is missing the run says which (:meth:`Capabilities.report`)
 and the runner refuses ``--jobs > 1`` where students would share a uid.
 """
+
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import stat
 import subprocess
@@ -44,7 +44,8 @@ from pathlib import Path
 import psutil
 
 from . import cgroup
-from .bwrap import KERNEL_BOOT, NAMESPACES, SETPRIV, TMP_BYTES, bwrap_args, drop_privileges_args
+from .bwrap import KERNEL_BOOT, bwrap_args, drop_privileges_args
+from .capabilities import Capabilities, probe  # noqa: F401  (re-exported: the grader asks sandbox.probe())
 
 #: Largest single student file copied into the sandbox, and most files per submission.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -56,104 +57,16 @@ MAX_PIDS = 512
 PACKAGE = Path(__file__).resolve().parent
 
 
-@dataclass
-class Capabilities:
-    root: bool
-    setuid: bool                    # each submission gets a uid of its own
-    bwrap: str | None               # a bubblewrap that works here (namespaces, mounts)
-    cgroups: cgroup.Hierarchy | None
-    uid_base: int
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def mount_ns(self) -> bool:
-        return self.bwrap is not None
-
-    @property
-    def shared_uid(self) -> bool:
-        """Would two submissions graded at once run as the same uid?"""
-        return not self.setuid
-
-    def report(self) -> dict:
-        """The isolation block of grades.json: what this run had, and what it did not."""
-        missing = []
-        if not self.root:
-            missing.append("root")
-        if not self.setuid:
-            missing.append("own_uid_per_submission")
-        if not self.bwrap:
-            missing.append("bubblewrap (mount, pid, ipc, network namespaces; private /tmp)")
-        if not self.cgroups:
-            missing.append("cgroups (per-submission memory, pids, cpu)")
-        return {"root": self.root, "own_uid_per_submission": self.setuid,
-                "bubblewrap": self.bwrap, "mount_namespace": self.mount_ns,
-                "pid_namespace": self.mount_ns, "network": "none" if self.bwrap else "host",
-                "private_tmp_mb": TMP_BYTES >> 20 if self.bwrap else None,
-                "cgroup": self.cgroups.describe() if self.cgroups else None,
-                "kernel_transport": "ipc", "missing": missing, "notes": list(self.notes)}
-
-
-def _probe_setuid(uid: int) -> bool:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            os._exit(0)
-        except Exception:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
-
-
-def _probe_bwrap() -> tuple[str | None, str]:
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return None, "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    cmd = [exe, *NAMESPACES, "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-           "--size", "1048576", "--tmpfs", "/tmp", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-           "--cap-add", "CAP_SETPCAP", "true"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"bubblewrap does not run here: {exc}"
-    if proc.returncode != 0:
-        return None, f"bubblewrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
-    return exe, ""
-
-
-def probe(uid_base: int | None = None) -> Capabilities:
-    """Find out which isolation features this machine gives, and say what is missing."""
-    root = os.geteuid() == 0
-    base = uid_base if uid_base is not None else 200_000 + random.SystemRandom().randrange(1, 2_000_000) * 1000
-    if not root:
-        return Capabilities(False, False, None, None, os.getuid(), [
-            f"not running as root (uid {os.geteuid()}): student code runs as this user and could read "
-            "the course and hidden tests, with no namespaces and no per-submission limits; "
-            "run the grader as root (e.g. sudo, or a container) to isolate it"])
-    caps = Capabilities(True, _probe_setuid(base), None, None, base)
-    if not caps.setuid:
-        caps.uid_base = 65534
-        caps.notes.append(f"cannot switch to uid {base}: kernels run as nobody (65534), all students share it "
-                          "(--jobs 1 only)")
-    caps.bwrap, why = _probe_bwrap()
-    if why:
-        caps.notes.append(f"{why}: no mount, PID or network namespace; the course is protected by file "
-                          "permissions only, the kernel shares the network and /tmp")
-    if caps.bwrap and not os.access(SETPRIV, os.X_OK):
-        caps.bwrap = None
-        caps.notes.append(f"{SETPRIV} (util-linux) is missing: cannot drop to the submission's uid inside bubblewrap")
-    caps.cgroups, why = cgroup.detect()
-    if why:
-        caps.notes.append(f"no per-submission memory/pids/cpu limits ({why}): per-process limits only")
-    return caps
-
-
-#: What a kernel must not read in a course root, hidden by permissions when there is no bubblewrap:
-#: the instructor notebooks with hidden tests, history, gradebooks, and every graded or submitted copy.
-COURSE_SECRETS = ("source", ".git", "gradebook.db", "autograded", "feedback", "submitted", "exchange",
-                  "nbgrader_config.py")
+COURSE_SECRETS = (
+    "source",
+    ".git",
+    "gradebook.db",
+    "autograded",
+    "feedback",
+    "submitted",
+    "exchange",
+    "nbgrader_config.py",
+)
 
 
 def world_reachable(path: Path) -> bool:
@@ -200,7 +113,7 @@ class RunDirs:
         for folder in (self.boxes, self.kernels):
             folder.mkdir()
             os.chmod(folder, 0o711)
-        if len(str(self.kernels)) > SOCKET_DIR_MAX:   # a long TMPDIR: sockets go to a short folder
+        if len(str(self.kernels)) > SOCKET_DIR_MAX:  # a long TMPDIR: sockets go to a short folder
             self.kernels = Path(tempfile.mkdtemp(prefix="agk-", dir="/tmp"))
             os.chmod(self.kernels, 0o711)
         self.shared.mkdir()
@@ -238,8 +151,12 @@ class RunDirs:
                 os.chmod(target / found[-1].name, 0o644)
                 return None
         env = dict(os.environ, MPLCONFIGDIR=str(target))
-        return subprocess.Popen([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-c", "import matplotlib.font_manager"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def finish_font_cache(self, proc: subprocess.Popen | None) -> None:
         if proc is not None:
@@ -254,18 +171,20 @@ class RunDirs:
 @dataclass
 class Box:
     """One submission's sandbox."""
+
     path: Path
     uid: int
     gid: int
     log: Path
     skipped: list[str] = field(default_factory=list)
-    group: cgroup.Group | None = None     # created with the first kernel, removed by remove_box
+    group: cgroup.Group | None = None  # created with the first kernel, removed by remove_box
     kernels: list[Path] = field(default_factory=list)
-    oom_kills: int = 0                    # the group's OOM kills already reported
+    oom_kills: int = 0  # the group's OOM kills already reported
 
 
-def make_box(dirs: RunDirs, caps: Capabilities, index: int, student_files: Path | None,
-             extra_files: Path | None = None) -> Box:
+def make_box(
+    dirs: RunDirs, caps: Capabilities, index: int, student_files: Path | None, extra_files: Path | None = None
+) -> Box:
     """Create a work dir for submission ``index`` holding only that student's files.
 
     Everything here happens before any student code runs, in a folder the grader just created.
@@ -285,7 +204,7 @@ def make_box(dirs: RunDirs, caps: Capabilities, index: int, student_files: Path 
         for f in fonts.glob("fontlist-*.json"):
             shutil.copy(f, path / ".mpl" / f.name)
     if caps.root:
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, _dirnames, filenames in os.walk(path):
             os.chown(dirpath, uid, gid, follow_symlinks=False)
             for name in filenames:
                 os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
@@ -326,15 +245,16 @@ def _copy_tree(src: Path, dest: Path, skipped: list[str], overwrite: bool = Fals
             shutil.copyfile(file, target)
 
 
-def kernel_env(box: Box, data_dir: Path | None, threads: int, kernel_dir: Path | None = None,
-               private_tmp: bool = False) -> dict[str, str]:
+def kernel_env(
+    box: Box, data_dir: Path | None, threads: int, kernel_dir: Path | None = None, private_tmp: bool = False
+) -> dict[str, str]:
     """A clean environment: nothing from the grader's (CI tokens stay out of student code)."""
     venv_bin = str(Path(sys.executable).parent)
     kernel_dir = kernel_dir or box.path
     env = {
         "PATH": os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(box.path),
-        "USER": "student",     # the kernel's uid has no passwd entry: getpass.getuser() reads these
+        "USER": "student",  # the kernel's uid has no passwd entry: getpass.getuser() reads these
         "LOGNAME": "student",
         "TMPDIR": "/tmp" if private_tmp else str(box.path / "tmp"),
         "LANG": "C.UTF-8",
@@ -401,8 +321,16 @@ def lock_kernel_dir(kernel_dir: Path, caps: Capabilities) -> None:
         os.close(dir_fd)
 
 
-def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb: int, threads: int,
-                     readable: list[Path], data_dir: Path | None) -> None:
+def configure_kernel(
+    km,
+    dirs: RunDirs,
+    box: Box,
+    caps: Capabilities,
+    memory_mb: int,
+    threads: int,
+    readable: list[Path],
+    data_dir: Path | None,
+) -> None:
     """Set up ``km`` (an ``execution.SandboxKernelManager``) to start this submission's next
     kernel in its sandbox, talking over Unix sockets in a fresh folder of its own."""
     kernel_dir = new_kernel_dir(dirs, box)
@@ -417,8 +345,16 @@ def configure_kernel(km, dirs: RunDirs, box: Box, caps: Capabilities, memory_mb:
     km.kernel_spec.interrupt_mode = "message"
     if box.group is None and caps.cgroups is not None:
         box.group = caps.cgroups.create(box.path.name, memory_mb << 20, MAX_PIDS)
-    prefix = [sys.executable, str(PACKAGE / "launcher.py"), "--log", str(box.log),
-              "--memory-mb", str(memory_mb), "--nproc", str(MAX_PIDS)]
+    prefix = [
+        sys.executable,
+        str(PACKAGE / "launcher.py"),
+        "--log",
+        str(box.log),
+        "--memory-mb",
+        str(memory_mb),
+        "--nproc",
+        str(MAX_PIDS),
+    ]
     for procs in box.group.procs_files() if box.group is not None else []:
         prefix += ["--cgroup", procs]
     prefix.append("--")

@@ -6,6 +6,7 @@ re-run (or a re-run of one failed shard) puts every student in the same shard ag
 roster order or who else is in the class. ``merge`` reads each shard's ``grades.json`` and feedback
 and writes ``grades.csv``/``grades.json``/``feedback/`` with the same writer an unsharded run uses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,14 @@ def select(students: list[str], shard: tuple[int, int] | None) -> list[str]:
     return [s for s in students if shard_of(s, n) == k]
 
 
-def plan(students: int, seconds_per_notebook: float, jobs_per_runner: int = 2,
-         budget_minutes: float = 30.0, setup_minutes: float = 4.0, max_shards: int = 256) -> dict:
+def plan(
+    students: int,
+    seconds_per_notebook: float,
+    jobs_per_runner: int = 2,
+    budget_minutes: float = 30.0,
+    setup_minutes: float = 4.0,
+    max_shards: int = 256,
+) -> dict:
     """How many shards (runners) a class needs so each finishes within ``budget_minutes``.
 
     A runner spends ``setup_minutes`` installing the stack, then grades ``jobs_per_runner``
@@ -61,8 +68,12 @@ def plan(students: int, seconds_per_notebook: float, jobs_per_runner: int = 2,
     while shards < max_shards and busiest(students, shards) > capacity:
         shards += 1
     minutes = setup_minutes + busiest(students, shards) * per_student_minutes
-    return {"students": students, "shards": shards, "minutes_per_shard": round(minutes, 1),
-            "wall_minutes": round(minutes + 2.0, 1)}  # + the merge job
+    return {
+        "students": students,
+        "shards": shards,
+        "minutes_per_shard": round(minutes, 1),
+        "wall_minutes": round(minutes + 2.0, 1),
+    }  # + the merge job
 
 
 def busiest(students: int, shards: int) -> float:
@@ -79,12 +90,32 @@ def _results_from_json(doc: dict):
 
     results = []
     for i, s in enumerate(doc.get("students", [])):
-        nbs = [NotebookResult(name, nb["status"], nb.get("detail", ""), float(nb["score"]),
-                              float(nb["max_score"]), nb.get("cells", {}), execute_seconds=nb.get("execute_seconds", 0.0),
-                              feedback=nb.get("feedback"))
-               for name, nb in s.get("notebooks", {}).items()]
-        results.append(Result(i, s["student_id"], s["assignment"], s["status"], s.get("detail", ""),
-                              float(s["score"]), float(s["max_score"]), nbs, seconds=s.get("seconds", 0.0)))
+        nbs = [
+            NotebookResult(
+                name,
+                nb["status"],
+                nb.get("detail", ""),
+                float(nb["score"]),
+                float(nb["max_score"]),
+                nb.get("cells", {}),
+                execute_seconds=nb.get("execute_seconds", 0.0),
+                feedback=nb.get("feedback"),
+            )
+            for name, nb in s.get("notebooks", {}).items()
+        ]
+        results.append(
+            Result(
+                i,
+                s["student_id"],
+                s["assignment"],
+                s["status"],
+                s.get("detail", ""),
+                float(s["score"]),
+                float(s["max_score"]),
+                nbs,
+                seconds=s.get("seconds", 0.0),
+            )
+        )
     return results
 
 
@@ -112,8 +143,10 @@ def merge(shard_outs: list[Path], out: Path):
     assignment = assignments.pop()
     max_scores = {d.get("max_score") for _, d in docs}
     if len(max_scores) != 1:
-        raise SetupError(f"merge: the shards disagree on the maximum score {sorted(map(str, max_scores))}: "
-                         "were they graded from different versions of the course?")
+        raise SetupError(
+            f"merge: the shards disagree on the maximum score {sorted(map(str, max_scores))}: "
+            "were they graded from different versions of the course?"
+        )
     seen: dict[str, Path] = {}
     results = []
     for folder, doc in docs:

@@ -6,6 +6,7 @@ test cells with visible and hidden checks. ``build_course(root)`` writes
 ``root/source/<ID>/<ID>.ipynb`` (and a copy of the repository's ``nbgrader_config.py``);
 ``student_notebook(kind)`` returns the notebook a student of that kind would submit.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,15 +23,24 @@ SECRET = "HIDDEN_SECRET_7f3a"
 
 SETUP = "import math\nimport os\nimport dp100\nfrom dp100.data import DATA_DIR"
 ANSWERS = {
-    "nb90_square": ("def square(x):\n    return x * x", 2.0,
-                    "assert square(3) == 9, 'square(3) should be 9'",
-                    "assert square(-4) == 16, '{secret}: negative numbers'\nassert square(0.5) == 0.25"),
-    "nb90_circle": ("def circle_area(r):\n    return math.pi * r ** 2", 3.0,
-                    "assert abs(circle_area(1) - math.pi) < 1e-9, 'area of the unit circle is pi'",
-                    "assert abs(circle_area(2) - 4 * math.pi) < 1e-9, '{secret}: r squared'"),
-    "nb90_pick": ('q_pick = "b"', 1.0,
-                  "assert q_pick in ('a', 'b', 'c'), 'answer with one letter'",
-                  "assert q_pick == 'b', '{secret}: wrong option'"),
+    "nb90_square": (
+        "def square(x):\n    return x * x",
+        2.0,
+        "assert square(3) == 9, 'square(3) should be 9'",
+        "assert square(-4) == 16, '{secret}: negative numbers'\nassert square(0.5) == 0.25",
+    ),
+    "nb90_circle": (
+        "def circle_area(r):\n    return math.pi * r ** 2",
+        3.0,
+        "assert abs(circle_area(1) - math.pi) < 1e-9, 'area of the unit circle is pi'",
+        "assert abs(circle_area(2) - 4 * math.pi) < 1e-9, '{secret}: r squared'",
+    ),
+    "nb90_pick": (
+        'q_pick = "b"',
+        1.0,
+        "assert q_pick in ('a', 'b', 'c'), 'answer with one letter'",
+        "assert q_pick == 'b', '{secret}: wrong option'",
+    ),
 }
 TOTAL = sum(points for _, points, _, _ in ANSWERS.values())
 
@@ -40,18 +50,27 @@ TOTAL = sum(points for _, points, _, _ in ANSWERS.values())
 CHECKS = "95-checks"
 CHECKS_SETUP = "import math\nimport numpy as np\nimport pandas as pd"
 CHECKS_ANSWERS = {
-    "nb95_stats": ("def mean_std(xs):\n    return float(np.mean(xs)), float(np.std(xs))", 2.0,
-                   "assert isinstance(mean_std([1, 2]), tuple) and len(mean_std([1, 2])) == 2, 'return a pair'",
-                   "np.testing.assert_allclose(mean_std([1, 2, 3]), (2.0, 0.816496580927726), rtol=1e-6)\n"
-                   "assert np.allclose(mean_std([4, 4]), (4, 0)), '{secret}: constant input'"),
-    "nb95_frame": ("def totals(df):\n    return df.groupby('k', as_index=False)['v'].sum()", 2.0,
-                   "assert list(totals(pd.DataFrame(dict(k=['a'], v=[1]))).columns) == ['k', 'v'], 'columns k, v'",
-                   "pd.testing.assert_frame_equal(totals(pd.DataFrame(dict(k=['a', 'b', 'a'], v=[1, 2, 3]))),\n"
-                   "                              pd.DataFrame(dict(k=['a', 'b'], v=[4, 2])))  # {secret}"),
-    "nb95_vowels": ("vowels = sorted(set('education') & set('aeiou'))", 1.0,
-                    "assert all(isinstance(v, str) for v in vowels), 'a list of letters'",
-                    "assert sorted(vowels) == vowels == ['a', 'e', 'i', 'o', 'u'], '{secret}: five vowels'\n"
-                    "assert math.isclose(len(vowels) / 5, 1.0)"),
+    "nb95_stats": (
+        "def mean_std(xs):\n    return float(np.mean(xs)), float(np.std(xs))",
+        2.0,
+        "assert isinstance(mean_std([1, 2]), tuple) and len(mean_std([1, 2])) == 2, 'return a pair'",
+        "np.testing.assert_allclose(mean_std([1, 2, 3]), (2.0, 0.816496580927726), rtol=1e-6)\n"
+        "assert np.allclose(mean_std([4, 4]), (4, 0)), '{secret}: constant input'",
+    ),
+    "nb95_frame": (
+        "def totals(df):\n    return df.groupby('k', as_index=False)['v'].sum()",
+        2.0,
+        "assert list(totals(pd.DataFrame(dict(k=['a'], v=[1]))).columns) == ['k', 'v'], 'columns k, v'",
+        "pd.testing.assert_frame_equal(totals(pd.DataFrame(dict(k=['a', 'b', 'a'], v=[1, 2, 3]))),\n"
+        "                              pd.DataFrame(dict(k=['a', 'b'], v=[4, 2])))  # {secret}",
+    ),
+    "nb95_vowels": (
+        "vowels = sorted(set('education') & set('aeiou'))",
+        1.0,
+        "assert all(isinstance(v, str) for v in vowels), 'a list of letters'",
+        "assert sorted(vowels) == vowels == ['a', 'e', 'i', 'o', 'u'], '{secret}: five vowels'\n"
+        "assert math.isclose(len(vowels) / 5, 1.0)",
+    ),
 }
 _SPECS = {ASSIGNMENT: (SETUP, ANSWERS), CHECKS: (CHECKS_SETUP, CHECKS_ANSWERS)}
 
@@ -69,8 +88,10 @@ def source_notebook(work: str = "", secret: str = SECRET, assignment: str = ASSI
     to give the notebook a realistic amount of computation); ``secret`` is written into every
     hidden test (tests use a random one, so no copy of it exists anywhere else on disk)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}}
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
     md = nbformat.v4.new_markdown_cell("# Tiny assignment\nThree graded items, 6 points.")
     md.id = "intro"
     setup_code, answers = _spec(assignment)
@@ -136,8 +157,13 @@ def with_code(nb: nbformat.NotebookNode, code: str, where: str = "first-answer")
     return nb
 
 
-def write_submission(submissions: Path, student: str, nb: nbformat.NotebookNode | bytes | str,
-                     assignment: str = ASSIGNMENT, name: str | None = None) -> Path:
+def write_submission(
+    submissions: Path,
+    student: str,
+    nb: nbformat.NotebookNode | bytes | str,
+    assignment: str = ASSIGNMENT,
+    name: str | None = None,
+) -> Path:
     """Write ``submissions/<student>/<assignment>/<name or assignment>.ipynb``."""
     path = Path(submissions) / student / assignment / (name or f"{assignment}.ipynb")
     if not isinstance(nb, (bytes, str)):

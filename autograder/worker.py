@@ -6,6 +6,7 @@ points each one reads back from its own gradebook are merged by the parent (``re
 ``gradebook.merge``). Nothing that happens to one submission can stop the others: every failure
 becomes a row with a status.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,7 +34,7 @@ class Settings:
     memory_mb: int
     threads: int
     out: Path
-    keep_autograded: Path | None = None   # instructor copy of executed notebooks (hidden tests!)
+    keep_autograded: Path | None = None  # instructor copy of executed notebooks (hidden tests!)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class NotebookResult:
     detail: str
     score: float
     max_score: float
-    cells: dict[str, dict]                 # grade_id -> {"score", "max_score"}
+    cells: dict[str, dict]  # grade_id -> {"score", "max_score"}
     seconds: float = 0.0
     execute_seconds: float = 0.0
     feedback: str | None = None
@@ -62,17 +63,29 @@ class Result:
     seconds: float = 0.0
 
     def row(self) -> dict:
-        return {"student_id": self.student_id, "assignment": self.assignment,
-                "score": round(self.score, 2), "max_score": round(self.max_score, 2),
-                "status": self.status, "detail": self.detail}
+        return {
+            "student_id": self.student_id,
+            "assignment": self.assignment,
+            "score": round(self.score, 2),
+            "max_score": round(self.max_score, 2),
+            "status": self.status,
+            "detail": self.detail,
+        }
 
 
 # -- per worker process -------------------------------------------------------------------------
 _STATE: dict = {}
 
 
-def init_worker(assignment: Assignment, dirs: sandbox.RunDirs, caps: sandbox.Capabilities,
-                settings: Settings, hide: list[Path], expose: list[Path], data_dir: Path | None) -> None:
+def init_worker(
+    assignment: Assignment,
+    dirs: sandbox.RunDirs,
+    caps: sandbox.Capabilities,
+    settings: Settings,
+    hide: list[Path],
+    expose: list[Path],
+    data_dir: Path | None,
+) -> None:
     warnings.filterwarnings("ignore")  # SQLAlchemy's SAWarnings from nbgrader's api (harmless)
     # nbclient re-reads its traits from the config at every run: the limits go into the config.
     config = copy.deepcopy(assignment.config)
@@ -83,8 +96,17 @@ def init_worker(assignment: Assignment, dirs: sandbox.RunDirs, caps: sandbox.Cap
     config.OverwriteCells.add_missing_cells = True
     db = dirs.private / f"gradebook-worker-{os.getpid()}.db"
     shutil.copy(assignment.template_db, db)
-    _STATE.update(assignment=assignment, dirs=dirs, caps=caps, settings=settings, hide=hide,
-                  expose=expose, data_dir=data_dir, db_url=f"sqlite:///{db}", config=config)
+    _STATE.update(
+        assignment=assignment,
+        dirs=dirs,
+        caps=caps,
+        settings=settings,
+        hide=hide,
+        expose=expose,
+        data_dir=data_dir,
+        db_url=f"sqlite:///{db}",
+        config=config,
+    )
     _keep_gradebook_open(_STATE["db_url"])
 
 
@@ -124,7 +146,8 @@ def warm_up(assignment: Assignment) -> None:
     _STATE["writer"] = feedback.FeedbackWriter()
     sample = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), nbformat.v4.new_code_cell("1")])
     _STATE["writer"].exporter.from_notebook_node(
-        sample, resources=feedback.template_resources("-", assignment.id, "-", 0, 0))
+        sample, resources=feedback.template_resources("-", assignment.id, "-", 0, 0)
+    )
 
 
 def _writer() -> feedback.FeedbackWriter:
@@ -140,16 +163,25 @@ def grade(sub: intake.Submission) -> Result:
         result = _grade(sub)
     except Exception as exc:  # the grader's own bug on this input: report it, keep going
         tb = traceback.format_exc(limit=4).strip().splitlines()
-        result = error_result(a, sub, f"grader error: {type(exc).__name__}: {exc} "
-                                      f"[{tb[-3].strip() if len(tb) > 2 else ''}]")
+        result = error_result(
+            a, sub, f"grader error: {type(exc).__name__}: {exc} [{tb[-3].strip() if len(tb) > 2 else ''}]"
+        )
     result.seconds = time.monotonic() - start
     return result
 
 
 def error_result(a: Assignment, sub: intake.Submission, detail: str) -> Result:
     """The row of a submission the grader itself failed on: status error, every notebook 0."""
-    return Result(sub.index, sub.student_id, a.id, "error", detail, 0.0, a.max_score,
-                  [_zero(a, nb, "error", "") for nb in a.notebooks])
+    return Result(
+        sub.index,
+        sub.student_id,
+        a.id,
+        "error",
+        detail,
+        0.0,
+        a.max_score,
+        [_zero(a, nb, "error", "") for nb in a.notebooks],
+    )
 
 
 def _zero(a: Assignment, nb: str, status: str, detail: str) -> NotebookResult:
@@ -164,8 +196,9 @@ def _grade(sub: intake.Submission) -> Result:
         nbs = [_zero(a, nb, status, detail) for nb in a.notebooks]
         return Result(sub.index, sub.student_id, a.id, status, detail, 0.0, a.max_score, nbs)
     t_box = time.monotonic()
-    box = sandbox.make_box(_STATE["dirs"], _STATE["caps"], sub.index, sub.folder,
-                           a.release_dir if a.extra_files else None)
+    box = sandbox.make_box(
+        _STATE["dirs"], _STATE["caps"], sub.index, sub.folder, a.release_dir if a.extra_files else None
+    )
     t_box = time.monotonic() - t_box
     notes = list(sub.notes) + [f"skipped {s}" for s in box.skipped]
     results = []
@@ -186,15 +219,26 @@ def _grade(sub: intake.Submission) -> Result:
         t_rm = time.monotonic()
         sandbox.remove_box(box, _STATE["caps"])
         if os.environ.get("AUTOGRADER_TIMINGS"):
-            print(f"[timings] {sub.student_id}: make_box {t_box:.2f} s, remove_box {time.monotonic() - t_rm:.2f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[timings] {sub.student_id}: make_box {t_box:.2f} s, remove_box {time.monotonic() - t_rm:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     # A notebook that was handed in decides the status: a two-notebook submission with one missing is
     # graded (or worse) with the missing one at 0 and named in the detail, never "missing" with points.
     graded_any = [r for r in results if r.status != "missing"]
     status = min((r.status for r in graded_any), key=STATUS_ORDER.index) if graded_any else "missing"
     details = [r.detail for r in results if r.detail] + notes
-    return Result(sub.index, sub.student_id, a.id, status, "; ".join(dict.fromkeys(details)),
-                  sum(r.score for r in results), a.max_score, results)
+    return Result(
+        sub.index,
+        sub.student_id,
+        a.id,
+        status,
+        "; ".join(dict.fromkeys(details)),
+        sum(r.score for r in results),
+        a.max_score,
+        results,
+    )
 
 
 # -- tamper check -------------------------------------------------------------------------------
@@ -282,8 +326,11 @@ def _flag(meta: dict, key: str):
 
 def _as_cell_type(cell: nbformat.NotebookNode, cell_type: str) -> nbformat.NotebookNode:
     """The same source, id and metadata in a cell of ``cell_type`` (outputs dropped)."""
-    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell}[cell_type]
+    make = {
+        "code": nbformat.v4.new_code_cell,
+        "markdown": nbformat.v4.new_markdown_cell,
+        "raw": nbformat.v4.new_raw_cell,
+    }[cell_type]
     new = make(cell.get("source", ""))
     new.metadata = copy.deepcopy(cell.get("metadata", {}))
     if cell.get("id"):
@@ -293,8 +340,16 @@ def _as_cell_type(cell: nbformat.NotebookNode, cell_type: str) -> nbformat.Noteb
 
 # -- the pipeline for one notebook --------------------------------------------------------------
 def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) -> NotebookResult:
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
-                                        LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        IgnorePattern,
+        LimitOutput,
+        OverwriteCells,
+        OverwriteKernelspec,
+        SaveAutoGrades,
+    )
 
     a: Assignment = _STATE["assignment"]
     s: Settings = _STATE["settings"]
@@ -304,28 +359,30 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
     with _STATE["gradebook"] as gb:
         gb.update_or_create_student(sub.student_id)
         gb.update_or_create_submission(a.id, sub.student_id)
-    resources = {"nbgrader": {"notebook": nb_id, "assignment": a.id, "student": sub.student_id,
-                              "db_url": db_url},
-                 "metadata": {"path": str(box.path)}}
+    resources = {
+        "nbgrader": {"notebook": nb_id, "assignment": a.id, "student": sub.student_id, "db_url": db_url},
+        "metadata": {"path": str(box.path)},
+    }
     for cell in nb.cells:  # a student cannot award themselves points through metadata
         course_files.grading(cell).pop("score", None)
     changes = restore_cells(nb, a.release[nb_id])
     config = _STATE["config"]
     for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
         nb, resources = pp(config=config).preprocess(nb, resources)
-    decoys = integrity.plant(nb, a.release[nb_id])   # after the hidden tests are back, before the kernel
+    decoys = integrity.plant(nb, a.release[nb_id])  # after the hidden tests are back, before the kernel
 
     marks["sanitize"] = time.monotonic() - t0
     executor = execution.BoundedExecute(config=config)
     integrity.watch(executor, decoys)
     km = execution.SandboxKernelManager(kernel_name=a.kernel_name)
-    sandbox.configure_kernel(km, _STATE["dirs"], box, _STATE["caps"], s.memory_mb, s.threads,
-                             _STATE["expose"], _STATE["data_dir"])
+    sandbox.configure_kernel(
+        km, _STATE["dirs"], box, _STATE["caps"], s.memory_mb, s.threads, _STATE["expose"], _STATE["data_dir"]
+    )
     nb, resources = executor.preprocess(nb, resources, km=km)
     execute_seconds = executor.elapsed
-    log = execution.read_tail(box.log, 4000)   # from the end: the log may be up to 1 GB
-    log += sandbox.sandbox_report(box)   # e.g. the submission's memory group killed a process
-    verdict = integrity.judge(nb, decoys, executor)   # also removes the decoys
+    log = execution.read_tail(box.log, 4000)  # from the end: the log may be up to 1 GB
+    log += sandbox.sandbox_report(box)  # e.g. the submission's memory group killed a process
+    verdict = integrity.judge(nb, decoys, executor)  # also removes the decoys
     status, detail = execution.classify(nb, executor, log)
     t1 = time.monotonic()
 
@@ -357,13 +414,35 @@ def _grade_notebook(sub: intake.Submission, nb_id: str, nb, box: sandbox.Box) ->
     scores = {gid: (c["score"], c["max_score"]) for gid, c in cells.items()}
     redacted = feedback.redact_notebook(nb, a.hidden[nb_id], scores)
     fb = s.out / "feedback" / sub.student_id / a.id / f"{nb_id}.html"
-    _writer().write(nb, fb, notebook=nb_id, assignment=a.id, student=sub.student_id, score=score,
-                    max_score=sum(a.points[nb_id].values()), scores=scores, status=status)
+    _writer().write(
+        nb,
+        fb,
+        notebook=nb_id,
+        assignment=a.id,
+        student=sub.student_id,
+        score=score,
+        max_score=sum(a.points[nb_id].values()),
+        scores=scores,
+        status=status,
+    )
     marks["feedback"] = time.monotonic() - t1
     if os.environ.get("AUTOGRADER_TIMINGS"):
-        print(f"[timings] {sub.student_id}: execute {execute_seconds:.2f} s, "
-              + ", ".join(f"{k} {v:.2f} s" for k, v in marks.items()), file=sys.stderr, flush=True)
+        print(
+            f"[timings] {sub.student_id}: execute {execute_seconds:.2f} s, "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in marks.items()),
+            file=sys.stderr,
+            flush=True,
+        )
     if redacted:
         detail = "; ".join(filter(None, [detail, f"feedback: {redacted} output(s) repeating hidden tests redacted"]))
-    return NotebookResult(nb_id, status, detail, score, sum(a.points[nb_id].values()), cells,
-                          time.monotonic() - t0, execute_seconds, str(fb.relative_to(s.out)))
+    return NotebookResult(
+        nb_id,
+        status,
+        detail,
+        score,
+        sum(a.points[nb_id].values()),
+        cells,
+        time.monotonic() - t0,
+        execute_seconds,
+        str(fb.relative_to(s.out)),
+    )

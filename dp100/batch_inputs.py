@@ -51,7 +51,9 @@ class TabularInput:
             total += size
         cuts.append(len(sizes))
         return [
-            (f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True)) for a, b in zip(cuts, cuts[1:], strict=False) if b > a
+            (f"records {a}-{b - 1}", table.iloc[a:b].reset_index(drop=True))
+            for a, b in zip(cuts, cuts[1:], strict=False)
+            if b > a
         ]
 
     def __len__(self) -> int:

@@ -22,6 +22,7 @@ each student's feedback page where `nbgrader release_feedback` (the formgrader's
 `teardown` removes the users this script created (and their homes), the hub root, and gives the
 checkout its permissions back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,13 +45,18 @@ USERNAME = re.compile(r"[a-z_][a-z0-9_-]{0,30}")
 #: Interpreters other users can execute, best first (Debian's python3.11 needs `python3.11-venv`).
 PYTHONS = ["/usr/bin/python3.11", "/usr/local/bin/python3.11"]
 STUDENT_OFF_SERVER = ["nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list"]
-STUDENT_OFF_LAB = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list",
-                   "@jupyter/nbgrader:create-assignment"]
+STUDENT_OFF_LAB = [
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:create-assignment",
+]
 
 
 #: The course's JupyterLab defaults (the same as `make lab`): no news fetched from the web.
-LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}},
-                "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 class HubError(RuntimeError):
@@ -110,8 +116,11 @@ def _empty_mlflow_store(venv: Path, root: Path) -> None:
     from dp100 import mlflow_store
 
     ask = "from dp100.mlflow_store import template_path; print(template_path())"
-    theirs = Path(subprocess.run([str(venv / "bin" / "python"), "-c", ask], capture_output=True, text=True,
-                                 check=True).stdout.strip())
+    theirs = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", ask], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     ours = mlflow_store.template_path()
     if ours.name == theirs.name and ours.is_file():
         theirs.parent.mkdir(parents=True, exist_ok=True)
@@ -136,11 +145,24 @@ def build_venv(root: Path) -> Path:
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).
     _run(uv_pip + ["--no-deps", "--reinstall-package", "dp100", "--no-build-isolation", str(REPO)], cwd=str(root))
-    _run([str(venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
-          "--display-name", "Python 3 (dp100)"])
+    _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "ipykernel",
+            "install",
+            "--sys-prefix",
+            "--name",
+            "python3",
+            "--display-name",
+            "Python 3 (dp100)",
+        ]
+    )
     _empty_mlflow_store(venv, root)
-    _write(venv / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "dp100-course.json", json.dumps(LAB_SETTINGS))
-    for dirpath, dirnames, filenames in os.walk(venv):
+    _write(
+        venv / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "dp100-course.json", json.dumps(LAB_SETTINGS)
+    )
+    for dirpath, _dirnames, _filenames in os.walk(venv):
         os.chmod(dirpath, 0o755)
     return venv
 
@@ -183,10 +205,12 @@ def configure_user(user: pwd.struct_passwd, role: str) -> None:
     # The course's own grading settings (its root is the folder the file is in: ~/course), read
     # by nbgrader or the autograder run in ~/course, and by the formgrader through ~/.jupyter.
     _write(course / "nbgrader_config.py", (REPO / "nbgrader_config.py").read_text(), user)
-    _write(home / ".jupyter" / "nbgrader_config.py",
-           "c = get_config()  # noqa: F821\n"
-           f"load_subconfig('nbgrader_config.py', path={str(course)!r})  # noqa: F821\n", user)
-    for dirpath, dirnames, filenames in os.walk(course):
+    _write(
+        home / ".jupyter" / "nbgrader_config.py",
+        f"c = get_config()  # noqa: F821\nload_subconfig('nbgrader_config.py', path={str(course)!r})  # noqa: F821\n",
+        user,
+    )
+    for dirpath, _dirnames, filenames in os.walk(course):
         os.chown(dirpath, user.pw_uid, user.pw_gid)
         for f in filenames:
             os.chown(os.path.join(dirpath, f), user.pw_uid, user.pw_gid)
@@ -209,17 +233,19 @@ def setup(roster_file: Path, root: Path) -> dict:
     build_venv(root)
     if not (root / "data").exists():
         shutil.copytree(REPO / "data", root / "data", ignore=shutil.ignore_patterns("build_data.py", "__pycache__"))
-    for dirpath, dirnames, filenames in os.walk(root / "data"):
+    for dirpath, _dirnames, filenames in os.walk(root / "data"):
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)
     exchange = root / "exchange"
     exchange.mkdir(exist_ok=True)
     os.chmod(exchange, 0o1777)  # nbgrader: `chmod ugo+rw` on the exchange root (sticky: no deleting others')
-    _write(root / "etc" / "jupyter" / "nbgrader_config.py",  # every user's server (JUPYTER_CONFIG_PATH)
-           "c = get_config()  # noqa: F821\n"
-           f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
-           f"c.Exchange.root = {str(exchange)!r}\n")
+    _write(
+        root / "etc" / "jupyter" / "nbgrader_config.py",  # every user's server (JUPYTER_CONFIG_PATH)
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.Exchange.root = {str(exchange)!r}\n",
+    )
     os.chmod(root / "etc", 0o755)
     os.chmod(root / "etc" / "jupyter", 0o755)
     people = {}
@@ -241,11 +267,31 @@ def grade(roster_file: Path, root: Path, assignment: str, jobs: int) -> Path:
     if not submitted.is_dir():
         raise HubError(f"nothing collected yet: {submitted} does not exist (Collect in the formgrader first)")
     out = course / "autograder" / assignment
-    env = {**os.environ, "DP100_DATA": str(root / "data"), "DP100_EXCHANGE": str(root / "exchange"),
-           "PATH": f"{root / 'venv' / 'bin'}:{os.environ.get('PATH', '')}"}
-    _run([str(root / "venv" / "bin" / "python"), "-m", "autograder", "grade", str(submitted),
-          "--assignment", assignment, "--out", str(out), "--jobs", str(jobs), "--instructor-dir", str(course)],
-         cwd=str(course), env=env)
+    env = {
+        **os.environ,
+        "DP100_DATA": str(root / "data"),
+        "DP100_EXCHANGE": str(root / "exchange"),
+        "PATH": f"{root / 'venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    _run(
+        [
+            str(root / "venv" / "bin" / "python"),
+            "-m",
+            "autograder",
+            "grade",
+            str(submitted),
+            "--assignment",
+            assignment,
+            "--out",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "--instructor-dir",
+            str(course),
+        ],
+        cwd=str(course),
+        env=env,
+    )
     grades = json.loads((out / "grades.json").read_text())
     for student in grades["students"]:
         sid = student["student_id"]
@@ -256,7 +302,7 @@ def grade(roster_file: Path, root: Path, assignment: str, jobs: int) -> Path:
         for name in ("timestamp.txt", "submission_secret.txt"):  # what release_feedback matches on
             if (submitted / sid / assignment / name).exists():
                 shutil.copyfile(submitted / sid / assignment / name, dest / name)
-    for dirpath, dirnames, filenames in os.walk(course):
+    for dirpath, _dirnames, filenames in os.walk(course):
         os.chown(dirpath, teacher.pw_uid, teacher.pw_gid)
         for f in filenames:
             os.chown(os.path.join(dirpath, f), teacher.pw_uid, teacher.pw_gid)

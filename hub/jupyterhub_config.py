@@ -10,7 +10,7 @@ Sign-in: FirstUseAuthenticator. Only the people on the roster may sign in; each 
 password at their first sign-in (so no password is ever written in a file or handed round), and
 the instructor, an admin of the hub, can reset one from the admin page. See hub/README.md.
 """
-import csv
+
 import os
 import sys
 from pathlib import Path
@@ -43,7 +43,7 @@ c.ConfigurableHTTPProxy.command = ["configurable-http-proxy"]
 c.ConfigurableHTTPProxy.pid_file = str(ROOT / "state" / "proxy.pid")
 
 c.JupyterHub.authenticator_class = "firstuseauthenticator.FirstUseAuthenticator"
-c.FirstUseAuthenticator.create_users = False          # roster only
+c.FirstUseAuthenticator.create_users = False  # roster only
 c.FirstUseAuthenticator.dbm_path = str(ROOT / "state" / "passwords.dbm")
 c.FirstUseAuthenticator.min_password_length = 8
 c.Authenticator.allowed_users = {name for name, _ in people}
@@ -61,7 +61,7 @@ c.Spawner.environment = {
     "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
     "JUPYTER_CONFIG_PATH": str(ROOT / "etc" / "jupyter"),
     "DP100_DATA": str(ROOT / "data"),
-    "DP100_EXCHANGE": str(ROOT / "exchange"),    # read by the course's nbgrader_config.py
+    "DP100_EXCHANGE": str(ROOT / "exchange"),  # read by the course's nbgrader_config.py
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
     "JUPYTERHUB_SINGLEUSER_EXTENSION": "1",

@@ -5,6 +5,7 @@ Everything here runs locally and offline: JupyterLab and the MLflow UI are start
 ``executable_path`` (Playwright never downloads a browser here), and every server is started in its
 own process group and stopped, with everything it started, when the test ends or fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,21 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it with apt-get
 #: Flags known to work as root in a container, and that keep Chromium off the network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
-                 "--metrics-recording-only", "--password-store=basic",
-                 "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+    "--password-store=basic",
+    "--disable-dev-shm-usage",
+]  # containers often have a tiny /dev/shm
 
 #: JupyterLab settings the course ships as defaults (`make lab` writes the same JSON to
 #: .venv/share/jupyter/lab/settings/overrides.d/dp100-course.json; a test checks they agree):
@@ -46,9 +57,24 @@ LAB_OVERRIDES = {
 #: Not copied into the throw-away course copy: environments, VCS, local state of earlier runs
 #: (a notebook's workspace is workspace-NN/; dp100/workspace.py is code and is copied).
 COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "test-artifacts", "workspace-*", "gradebook.db", "submitted", "autograded",
-    "feedback", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "mlruns", "mlartifacts",
-    "build", ".bench", "*.egg-info", "exchange")
+    ".venv",
+    ".git",
+    "test-artifacts",
+    "workspace-*",
+    "gradebook.db",
+    "submitted",
+    "autograded",
+    "feedback",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".pytest_cache",
+    "mlruns",
+    "mlartifacts",
+    "build",
+    ".bench",
+    "*.egg-info",
+    "exchange",
+)
 
 
 def chromium_path() -> str | None:
@@ -72,8 +98,13 @@ def offline_env(**extra: str) -> dict[str, str]:
     """The environment for every server: the .venv first on PATH, no telemetry, no proxies."""
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONDONTWRITEBYTECODE="1",
-               NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    env.update(
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        PYTHONDONTWRITEBYTECODE="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
     env.update(extra)
     return env
 
@@ -85,8 +116,7 @@ def copy_course(dest: Path, src: Path = ROOT) -> Path:
 
 
 def source_assignments(course: Path) -> list[str]:
-    return sorted(p.name for p in (course / "source").iterdir()
-                  if p.is_dir() and (p / f"{p.name}.ipynb").exists())
+    return sorted(p.name for p in (course / "source").iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").exists())
 
 
 class Server:
@@ -105,9 +135,15 @@ class Server:
     def start(self) -> Server:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._logfile = open(self.log, "wb")
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self._logfile, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def remember_children(self) -> None:
@@ -132,8 +168,10 @@ class Server:
         last = "no answer yet"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode} before it "
-                                   f"answered {url}; log {self.log}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.proc.returncode} before it "
+                    f"answered {url}; log {self.log}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=5) as resp:
                     body = resp.read()
@@ -144,8 +182,9 @@ class Server:
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
             time.sleep(0.25)
-        raise TimeoutError(f"{self.name} did not answer {url} within {timeout:.0f} s ({last}); "
-                           f"log {self.log}:\n{self.log_tail()}")
+        raise TimeoutError(
+            f"{self.name} did not answer {url} within {timeout:.0f} s ({last}); log {self.log}:\n{self.log_tail()}"
+        )
 
     def stop(self, grace: float = 15.0) -> list[str]:
         """Stop the server and everything it started; return what had to be killed."""
@@ -188,7 +227,9 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def start_lab(course: Path, state: Path, logs: Path, timeout: float = 120, wait: bool = True) -> tuple[Server, str, str]:
+def start_lab(
+    course: Path, state: Path, logs: Path, timeout: float = 120, wait: bool = True
+) -> tuple[Server, str, str]:
     """JupyterLab (with nbgrader's extensions) on ``course``; returns (server, base URL, token).
 
     With ``wait=False`` it returns at once (start Chromium meanwhile, then
@@ -202,18 +243,29 @@ def start_lab(course: Path, state: Path, logs: Path, timeout: float = 120, wait:
     settings, app_settings = state / "user-settings", state / "app-settings"
     (app_settings / "overrides.d").mkdir(parents=True, exist_ok=True)
     (app_settings / "overrides.d" / "dp100-course.json").write_text(json.dumps(LAB_OVERRIDES))
-    env = offline_env(JUPYTERLAB_SETTINGS_DIR=str(settings),
-                      JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
-                      JUPYTER_RUNTIME_DIR=str(state / "runtime"))
-    argv = [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--allow-root",
-            "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}",
-            f"--LabApp.app_settings_dir={app_settings}",
-            # nothing from the network: no news, no update check, no extension-manager queries to PyPI
-            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            # lets the test read the kernel's state; every action still goes through menus and buttons
-            "--LabApp.expose_app_in_browser=True"]
+    env = offline_env(
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+    )
+    argv = [
+        str(VENV_BIN / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={course}",
+        f"--LabApp.app_settings_dir={app_settings}",
+        # nothing from the network: no news, no update check, no extension-manager queries to PyPI
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # lets the test read the kernel's state; every action still goes through menus and buttons
+        "--LabApp.expose_app_in_browser=True",
+    ]
     server = Server("jupyter lab", argv, course, env, logs / "jupyterlab.log").start()
     base = f"http://127.0.0.1:{port}"
     if not wait:
@@ -235,9 +287,20 @@ def start_mlflow_ui(workspace: Path, logs: Path, timeout: float = 120, wait: boo
     if not db.is_file():
         raise FileNotFoundError(f"no MLflow tracking store at {db}: the notebook did not create it")
     port = free_port()
-    argv = [str(VENV_BIN / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{db}",
-            "--default-artifact-root", str(workspace / "mlartifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    argv = [
+        str(VENV_BIN / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--default-artifact-root",
+        str(workspace / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     server = Server("mlflow ui", argv, workspace, offline_env(), logs / "mlflow-ui.log").start()
     base = f"http://127.0.0.1:{port}"
     if not wait:
@@ -252,8 +315,7 @@ def start_mlflow_ui(workspace: Path, logs: Path, timeout: float = 120, wait: boo
 
 def makefile_lab_overrides(makefile: Path = ROOT / "Makefile") -> dict:
     """The JSON the `lab` recipe writes to overrides.d (to check it equals LAB_OVERRIDES)."""
-    match = re.search(r"printf '%s\\n' '(\{.*\})' > \S*overrides\.d/dp100-course\.json",
-                      makefile.read_text())
+    match = re.search(r"printf '%s\\n' '(\{.*\})' > \S*overrides\.d/dp100-course\.json", makefile.read_text())
     if not match:
         raise AssertionError("the Makefile's lab recipe does not write overrides.d/dp100-course.json")
     return json.loads(match.group(1))

@@ -4,6 +4,7 @@ One run grades every case (in parallel, with short limits) on a tiny assignment 
 world-readable temp course, so that isolation is what keeps student code away from the hidden
 tests (not the permissions of pytest's temp dir). Expected scores are exact.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,16 +28,19 @@ from autograder import synthetic as syn
 A = syn.ASSIGNMENT
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT, MEMORY_MB = 4, 12, 1536
 # isolation needs root: skipped elsewhere, but in CI (which runs as root) a non-root run must fail, not skip
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
-                               reason="isolation needs root (CI runs the tests as root)")
-pytestmark = pytest.mark.xdist_group("test_autograder")   # the class graded once below: one worker builds it
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
+    reason="isolation needs root (CI runs the tests as root)",
+)
+pytestmark = pytest.mark.xdist_group("test_autograder")  # the class graded once below: one worker builds it
 
 
 def grading_run(test):
     """A test that runs the grader or reads the class it graded (--jobs 2: a uid per submission, root)."""
     return pytest.mark.slow(pytest.mark.grading(pytest.mark.root(test)))
 
-SEARCH = r'''
+
+SEARCH = r"""
 import os, glob
 SECRET = "{secret_reversed}"[::-1]
 found, readable = [], []
@@ -63,9 +67,9 @@ for path in [{course!r} + "/source/{a}/{a}.ipynb", {course!r} + "/nbgrader_confi
 boxes = glob.glob("/tmp/autograder-*/boxes/*") + glob.glob("/tmp/autograder-*/private/*")
 print("FOUND", len(found), "READABLE", len(readable), "OTHERS", len(boxes), "UID", os.getuid())
 print("PATHS", found[:5], readable[:5], boxes[:5])
-'''
+"""
 
-HOOK = r'''
+HOOK = r"""
 import base64
 def _leak(result):
     ip = get_ipython()
@@ -73,7 +77,7 @@ def _leak(result):
     print("HOOK-B64", base64.b64encode(result.info.raw_cell.encode()).decode())
     print("HOOK-HISTORY", ip.user_ns.get("_ih"))
 get_ipython().events.register("post_run_cell", _leak)
-'''
+"""
 
 
 def _world_readable(path: Path) -> None:
@@ -90,8 +94,11 @@ def _cases(subs: Path, course: Path, out: Path, secret: str) -> None:
     w(subs, "blank", blank)
     w(subs, "partial", syn.student_notebook("partial"))
     w(subs, "loop", syn.with_code(full, "while True:\n    pass"))
-    w(subs, "loop_no_interrupt", syn.with_code(full, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                                    "while True:\n    pass"))
+    w(
+        subs,
+        "loop_no_interrupt",
+        syn.with_code(full, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+    )
     slow = syn.student_notebook("full")
     for k in range(5):  # each cell is under the per-cell timeout; together they pass the notebook cap
         cell = nbformat.v4.new_code_cell(f"import time\ntime.sleep(3)  # slow cell {k}")
@@ -112,7 +119,9 @@ def _cases(subs: Path, course: Path, out: Path, secret: str) -> None:
     deleted.cells = [c for c in deleted.cells if not c.metadata.get("nbgrader", {}).get("grade")]
     w(subs, "deleted_tests", deleted)
     both = syn.student_notebook("blank")
-    both.cells = [c for c in both.cells if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("nb90_square")]
+    both.cells = [
+        c for c in both.cells if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("nb90_square")
+    ]
     w(subs, "deleted_answer_and_test", both)
     w(subs, "invalid_json", b'{"cells": [ {"cell_type": "code", ')
     w(subs, "not_utf8", b"\x89PNG\r\n\x1a\n\xff\xfe binary")
@@ -132,11 +141,23 @@ def _cases(subs: Path, course: Path, out: Path, secret: str) -> None:
     r_nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
     w(subs, "r_kernel", r_nb)
     w(subs, "renamed", full, name="my homework.ipynb")
-    w(subs, "disk_search", syn.with_code(full, SEARCH.format(secret_reversed=secret[::-1], course=str(course), a=A,
-                                                             subs=str(subs), out=str(out))))
+    w(
+        subs,
+        "disk_search",
+        syn.with_code(
+            full, SEARCH.format(secret_reversed=secret[::-1], course=str(course), a=A, subs=str(subs), out=str(out))
+        ),
+    )
     w(subs, "hook", syn.with_code(full, HOOK, where="top"))
     link = subs / "symlink" / A
-    w(subs, "symlink", syn.with_code(full, "print('LINK', open('peek.ipynb').read()[:50] if __import__('os').path.exists('peek.ipynb') else 'none')"))
+    w(
+        subs,
+        "symlink",
+        syn.with_code(
+            full,
+            "print('LINK', open('peek.ipynb').read()[:50] if __import__('os').path.exists('peek.ipynb') else 'none')",
+        ),
+    )
     (link / "peek.ipynb").symlink_to(course / "source" / A / f"{A}.ipynb")
 
 
@@ -177,11 +198,34 @@ def graded():
     _world_readable(base)  # without isolation, any uid could read the hidden tests here
     env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A,
-                           "--out", str(out), "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT),
-                           "--notebook-timeout", str(NOTEBOOK_TIMEOUT), "--memory", str(MEMORY_MB),
-                           "--instructor-dir", str(base / "instructor")],
-                          cwd=course, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(subs),
+            "--assignment",
+            A,
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--cell-timeout",
+            str(CELL_TIMEOUT),
+            "--notebook-timeout",
+            str(NOTEBOOK_TIMEOUT),
+            "--memory",
+            str(MEMORY_MB),
+            "--instructor-dir",
+            str(base / "instructor"),
+        ],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.perf_counter() - start
     print(f"graded {len(EXPECTED)} submissions in {seconds:.1f} s\n{proc.stdout}\n{proc.stderr[-3000:]}")
     rows = {}
@@ -190,8 +234,15 @@ def graded():
             rows = {r["student_id"]: r for r in csv.DictReader(fh)}
     if os.environ.get("AUTOGRADER_KEEP_TEST_RUN"):
         print("kept", base)
-    yield {"proc": proc, "rows": rows, "out": out, "secret": secret, "course": course, "subs": subs,
-           "instructor": base / "instructor"}
+    yield {
+        "proc": proc,
+        "rows": rows,
+        "out": out,
+        "secret": secret,
+        "course": course,
+        "subs": subs,
+        "instructor": base / "instructor",
+    }
     if not os.environ.get("AUTOGRADER_KEEP_TEST_RUN"):
         shutil.rmtree(base, ignore_errors=True)
 
@@ -226,9 +277,11 @@ def test_json_has_per_cell_points(graded):
     doc = json.loads((graded["out"] / "grades.json").read_text())
     students = {s["student_id"]: s for s in doc["students"]}
     cells = students["partial"]["notebooks"][A]["cells"]
-    assert cells == {"nb90_square": {"score": 2.0, "max_score": 2.0},
-                     "nb90_circle": {"score": 0.0, "max_score": 3.0},
-                     "nb90_pick": {"score": 0.0, "max_score": 1.0}}
+    assert cells == {
+        "nb90_square": {"score": 2.0, "max_score": 2.0},
+        "nb90_circle": {"score": 0.0, "max_score": 3.0},
+        "nb90_pick": {"score": 0.0, "max_score": 1.0},
+    }
     assert students["kernel_exit"]["notebooks"][A]["cells"]["nb90_square"]["score"] == 2.0
     assert doc["max_score"] == 6.0
 
@@ -253,8 +306,8 @@ def test_feedback_never_shows_hidden_tests(graded):
 @grading_run
 def test_hook_printing_cells_is_redacted(graded):
     text = (graded["out"] / "feedback" / "hook" / A / f"{A}.html").read_text()
-    assert "HOOK-RAW" in text            # the hook ran and printed (its output is in the feedback)...
-    assert "square(-4)" not in text      # ...but never the hidden checks it saw
+    assert "HOOK-RAW" in text  # the hook ran and printed (its output is in the feedback)...
+    assert "square(-4)" not in text  # ...but never the hidden checks it saw
     assert "redacted" in graded["rows"]["hook"]["detail"]
     assert "hidden checks ran here" in text
 
@@ -263,6 +316,7 @@ def test_hook_printing_cells_is_redacted(graded):
 @ROOT_ONLY
 def test_disk_search_finds_nothing(graded):
     import re
+
     text = (graded["out"] / "feedback" / "disk_search" / A / f"{A}.html").read_text()
     seen = re.search(r"FOUND (\d+) READABLE (\d+) OTHERS (\d+) UID (\d+)\s*PATHS (.*)", re.sub(r"<[^>]+>", "", text))
     assert seen, "the disk search printed nothing"
@@ -291,21 +345,43 @@ def test_grade_one(tmp_path):
     nb = tmp_path / "push" / "homework.ipynb"
     nb.parent.mkdir()
     nbformat.write(syn.student_notebook("partial"), nb)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), AUTOGRADER_STUDENT_ID="alice",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade-one", str(nb.parent), "--assignment", A,
-                           "--out", str(tmp_path / "out")], cwd=course, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        AUTOGRADER_STUDENT_ID="alice",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-one",
+            str(nb.parent),
+            "--assignment",
+            A,
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
     assert [(r["student_id"], float(r["score"]), r["status"]) for r in rows] == [("alice", 2.0, "graded")]
     assert (tmp_path / "out" / "feedback" / "alice" / A / f"{A}.html").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["grade", "subs", "--assignment", "99-nope", "--out", "out"], "no such assignment '99-nope'"),
-    (["grade", "nowhere", "--assignment", A, "--out", "out"], "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["grade", "subs", "--assignment", "99-nope", "--out", "out"], "no such assignment '99-nope'"),
+        (["grade", "nowhere", "--assignment", A, "--out", "out"], "is not a folder"),
+    ],
+)
 def test_grader_cannot_run_exits_nonzero_with_message(tmp_path, monkeypatch, capsys, args, message):
     # in this process (what `python -m autograder` exits with is main()'s return: test_bad_arguments_exit_nonzero)
     from autograder.cli import main
@@ -321,8 +397,14 @@ def test_grader_cannot_run_exits_nonzero_with_message(tmp_path, monkeypatch, cap
 def test_bad_arguments_exit_nonzero(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for args in (["grade", "subs", "--out", "o"], ["grade", "subs", "--assignment", A, "--out", "o", "--jobs", "0"]):
-        proc = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "autograder", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2, args
         assert "error" in proc.stderr
 
@@ -330,12 +412,13 @@ def test_bad_arguments_exit_nonzero(tmp_path):
 @grading_run
 def test_worker_gradebooks_merged_into_one_nbgrader_gradebook(graded):
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{graded['instructor'] / 'gradebook.db'}") as gb:
         assert sorted(s.id for s in gb.students) == sorted(EXPECTED)
         for student, (score, _, _) in EXPECTED.items():
             assert gb.find_submission(A, student).score == score, student
     executed = graded["instructor"] / "autograded" / "full" / A / f"{A}.ipynb"
-    assert graded["secret"] in executed.read_text()   # instructor copy: hidden tests included
+    assert graded["secret"] in executed.read_text()  # instructor copy: hidden tests included
     assert not (graded["out"] / "gradebook.db").exists()
 
 
@@ -345,14 +428,17 @@ SAMPLES = ROOT / "autograder" / "samples"
 
 def _sample_assignments():
     from autograder.samples import build_samples
+
     return build_samples.assignments(ROOT) if (ROOT / "source").is_dir() else []
 
 
 @pytest.mark.parametrize("assignment", _sample_assignments())
 def test_samples_are_up_to_date(assignment, tmp_path):
     from autograder.samples import build_samples
+
     built = build_samples.build(assignment, ROOT, tmp_path)
     for student, path in built.items():
         committed = SAMPLES / assignment / student / assignment / f"{assignment}.ipynb"
         assert committed.is_file() and committed.read_bytes() == path.read_bytes(), (
-            f"{committed} is stale: run python autograder/samples/build_samples.py")
+            f"{committed} is stale: run python autograder/samples/build_samples.py"
+        )

@@ -1,4 +1,5 @@
 """Unit tests of the autograder's pieces: intake, tamper restore, redaction, launcher, isolation plan."""
+
 from __future__ import annotations
 
 import base64
@@ -12,7 +13,7 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from autograder import feedback, intake, sandbox, worker
+from autograder import bwrap, feedback, intake, sandbox, worker
 from autograder import synthetic as syn
 from autograder.cli import parser
 from autograder.runner import isolation_plan
@@ -21,14 +22,20 @@ IDS = {"nb90_square", "nb90_square_answer", "nb90_circle", "nb90_circle_answer",
 
 
 # -- intake -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content, words", [
-    (b"", "is empty"),
-    (b"\xff\xfe\x00binary", "not UTF-8 text (byte 0xff at offset 0)"),
-    (b'{"cells": [', "not valid JSON"),
-    (b'[1, 2, 3]', "not a Jupyter notebook"),
-    (b'{"cells": [], "nbformat": 3, "metadata": {}}', "notebook format 3"),
-    (b'{"cells": [{"cell_type": "weird"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "not a valid notebook"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "is empty"),
+        (b"\xff\xfe\x00binary", "not UTF-8 text (byte 0xff at offset 0)"),
+        (b'{"cells": [', "not valid JSON"),
+        (b"[1, 2, 3]", "not a Jupyter notebook"),
+        (b'{"cells": [], "nbformat": 3, "metadata": {}}', "notebook format 3"),
+        (
+            b'{"cells": [{"cell_type": "weird"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
+            "not a valid notebook",
+        ),
+    ],
+)
 def test_read_notebook_rejects_bad_files_with_reason(tmp_path, content, words):
     path = tmp_path / "x.ipynb"
     path.write_bytes(content)
@@ -50,7 +57,7 @@ def test_read_notebook_accepts_a_submission_and_notes_a_foreign_kernel(tmp_path)
 
 def test_read_notebook_repairs_invalid_metadata_and_says_so(tmp_path):
     nb = json.loads(nbformat.writes(syn.student_notebook("full")))
-    nb["cells"][1]["metadata"]["collapsed"] = "yes"   # the schema wants a boolean
+    nb["cells"][1]["metadata"]["collapsed"] = "yes"  # the schema wants a boolean
     path = tmp_path / "x.ipynb"
     path.write_text(json.dumps(nb))
     got, notes = intake.read_notebook(path, IDS, "python3")
@@ -93,15 +100,27 @@ def test_locate_layouts(tmp_path):
 def test_restore_cells_puts_deleted_cells_back_in_place_and_reports_edits():
     release = syn.release_notebook()
     nb = syn.student_notebook("full")
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in ("nb90_square", "nb90_circle_answer")]
+    nb.cells = [
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") not in ("nb90_square", "nb90_circle_answer")
+    ]
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("grade_id") == "nb90_pick":
             c.source = "pass"
     changes = worker.restore_cells(nb, release)
     assert changes == ["deleted nb90_square", "deleted nb90_circle_answer", "edited nb90_pick"]
     order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    assert order == [None, None, "nb90_square_answer", "nb90_square", "nb90_circle_answer", "nb90_circle",
-                     "nb90_pick_answer", "nb90_pick"]
+    assert order == [
+        None,
+        None,
+        "nb90_square_answer",
+        "nb90_square",
+        "nb90_circle_answer",
+        "nb90_circle",
+        "nb90_pick_answer",
+        "nb90_pick",
+    ]
 
 
 def test_restore_cells_leaves_an_intact_notebook_alone():
@@ -127,15 +146,18 @@ def test_hidden_tests_extracted(hidden):
 LINE = "assert square(-4) == 16, 'S3CRET_abc: negative numbers'"
 
 
-@pytest.mark.parametrize("text", [
-    LINE,
-    "\x1b[0;32massert\x1b[0m square(\x1b[0;34m-4\x1b[0m) == 16, 'S3CRET_abc: negative numbers'",
-    repr(["", "x = 1", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\n" + LINE]),
-    "&lt;code&gt;assert square(-4) == 16, &#x27;S3CRET_abc: negative numbers&#x27;",
-    "blob " + base64.b64encode(LINE.encode()).decode(),
-    "hex " + LINE.encode().hex(),
-    "### BEGIN HIDDEN TESTS",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        LINE,
+        "\x1b[0;32massert\x1b[0m square(\x1b[0;34m-4\x1b[0m) == 16, 'S3CRET_abc: negative numbers'",
+        repr(["", "x = 1", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\n" + LINE]),
+        "&lt;code&gt;assert square(-4) == 16, &#x27;S3CRET_abc: negative numbers&#x27;",
+        "blob " + base64.b64encode(LINE.encode()).decode(),
+        "hex " + LINE.encode().hex(),
+        "### BEGIN HIDDEN TESTS",
+    ],
+)
 def test_leaks_detected_in_every_disguise(hidden, text):
     assert hidden.leaks(text)
     red, n = hidden.redact_text("before\n" + text + "\nafter")
@@ -160,13 +182,25 @@ def test_redact_notebook_summarises_hidden_test_cells(hidden):
     nb = syn.source_notebook(secret="S3CRET_abc")
     for c in nb.cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
-        if gid == "nb90_square":   # failed in a hidden line (line 3 of the executed cell)
-            c.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="S3CRET_abc: negative numbers",
-                                                traceback=["Cell In[4], line 3", LINE])]
+        if gid == "nb90_square":  # failed in a hidden line (line 3 of the executed cell)
+            c.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename="AssertionError",
+                    evalue="S3CRET_abc: negative numbers",
+                    traceback=["Cell In[4], line 3", LINE],
+                )
+            ]
         elif gid == "nb90_circle":  # failed in the visible line
-            c.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'circle_area' is not defined",
-                                                traceback=["Cell In[6], line 1"])]
-        elif gid == "nb90_pick":    # passed, but a hook printed the cell
+            c.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename="NameError",
+                    evalue="name 'circle_area' is not defined",
+                    traceback=["Cell In[6], line 1"],
+                )
+            ]
+        elif gid == "nb90_pick":  # passed, but a hook printed the cell
             c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=c.source)]
         elif gid == "nb90_square_answer":
             c.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hook: " + LINE + "\nmine: 42\n")]
@@ -222,6 +256,7 @@ def test_isolation_plan_hides_course_and_exposes_the_interpreter(tmp_path):
 def test_world_reachable_and_protect(tmp_path):
     import shutil
     import tempfile
+
     base = Path(tempfile.mkdtemp(dir="/tmp"))
     try:
         os.chmod(base, 0o755)
@@ -240,35 +275,79 @@ def test_world_reachable_and_protect(tmp_path):
 def test_launcher_sets_limits_and_logs_without_touching_the_work_dir(tmp_path):
     """The launcher only redirects output, joins cgroups and sets rlimits; uid and mounts are
     bubblewrap's and setpriv's (tests/test_isolation.py)."""
-    code = ("import os, resource\n"
-            "print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20, resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
-            "print(oct(os.umask(0)))\n"
-            "try:\n    bytearray(2 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')\n")
+    code = (
+        "import os, resource\n"
+        "print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20, resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
+        "print(oct(os.umask(0)))\n"
+        "try:\n    bytearray(2 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')\n"
+    )
     log = tmp_path / "log"
-    proc = subprocess.run([sys.executable, str(ROOT / "autograder" / "launcher.py"), "--log", str(log),
-                           "--memory-mb", "512", "--", sys.executable, "-c", code], timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "autograder" / "launcher.py"),
+            "--log",
+            str(log),
+            "--memory-mb",
+            "512",
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        timeout=60,
+    )
     assert proc.returncode == 0
     assert log.read_text().splitlines() == ["512 0", "0o77", "MemoryError"]
     (tmp_path / "evil").symlink_to(tmp_path / "victim")
-    proc = subprocess.run([sys.executable, str(ROOT / "autograder" / "launcher.py"), "--log", str(tmp_path / "evil"),
-                           "--", "true"], capture_output=True, timeout=60)
-    assert proc.returncode != 0 and not (tmp_path / "victim").exists()   # O_NOFOLLOW
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "autograder" / "launcher.py"), "--log", str(tmp_path / "evil"), "--", "true"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and not (tmp_path / "victim").exists()  # O_NOFOLLOW
 
 
 # -- command line -------------------------------------------------------------------------------
 def test_cli_contract_options():
     p = parser()
-    args = p.parse_args(["grade", "S", "--assignment", "01-x", "--out", "O", "--jobs", "3", "--cell-timeout", "5",
-                         "--notebook-timeout", "60", "--memory", "2048"])
-    assert (args.command, str(args.submissions), args.assignment, str(args.out), args.jobs, args.cell_timeout,
-            args.notebook_timeout, args.memory) == ("grade", "S", "01-x", "O", 3, 5, 60, 2048)
+    args = p.parse_args(
+        [
+            "grade",
+            "S",
+            "--assignment",
+            "01-x",
+            "--out",
+            "O",
+            "--jobs",
+            "3",
+            "--cell-timeout",
+            "5",
+            "--notebook-timeout",
+            "60",
+            "--memory",
+            "2048",
+        ]
+    )
+    assert (
+        args.command,
+        str(args.submissions),
+        args.assignment,
+        str(args.out),
+        args.jobs,
+        args.cell_timeout,
+        args.notebook_timeout,
+        args.memory,
+    ) == ("grade", "S", "01-x", "O", 3, 5, 60, 2048)
     one = p.parse_args(["grade-one", "nb.ipynb", "--assignment", "01-x", "--out", "O"])
     assert (one.command, str(one.path)) == ("grade-one", "nb.ipynb")
     assert p.parse_args(["grade", "S", "--assignment", "a", "--out", "O"]).jobs == (os.cpu_count() or 1)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
-                    reason="needs root to run processes as another uid (CI runs the tests as root)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"),
+    reason="needs root to run processes as another uid (CI runs the tests as root)",
+)
 @pytest.mark.root
 def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
     """What the grader does to a submission's leftovers and the workshop hub's teardown to its users."""
@@ -277,16 +356,19 @@ def test_kill_uid_kills_every_process_of_that_uid_and_no_other():
 
     import psutil
 
-    uid = 200_000 + os.getpid() % 999   # below every sandbox's uid range (sandbox.probe: 201_000 and up)
-    procs = [subprocess.Popen([sandbox.SETPRIV, f"--reuid={u}", f"--regid={u}", "--clear-groups", "sleep", "60"])
-             for u in (uid, uid, uid + 1)]
+    uid = 200_000 + os.getpid() % 999  # below every sandbox's uid range (sandbox.probe: 201_000 and up)
+    procs = [
+        subprocess.Popen([bwrap.SETPRIV, f"--reuid={u}", f"--regid={u}", "--clear-groups", "sleep", "60"])
+        for u in (uid, uid, uid + 1)
+    ]
     try:
-        for p in procs:   # reaped as soon as they die, as the hub's init reaps its users' processes
+        for p in procs:  # reaped as soon as they die, as the hub's init reaps its users' processes
             threading.Thread(target=p.wait, daemon=True).start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(
-                psutil.Process(p.pid).uids().real != 0 for p in procs if p.poll() is None):
-            time.sleep(0.05)   # setpriv has switched uid
+            psutil.Process(p.pid).uids().real != 0 for p in procs if p.poll() is None
+        ):
+            time.sleep(0.05)  # setpriv has switched uid
         assert sandbox.kill_uid(0, wait=1) == 0 and sandbox.kill_uid(os.getuid()) == 0
         assert sandbox.kill_uid(uid, wait=10) == 2
         assert [p.wait(timeout=5) for p in procs[:2]] == [-9, -9]
@@ -304,15 +386,17 @@ def test_light_ci_commands_run_with_the_standard_library_only(tmp_path):
     roster.write_text("student_id,repository\nada,org/a-ada\n")
     (tmp_path / "checkouts" / "ada" / "01-x").mkdir(parents=True)
     (tmp_path / "checkouts" / "ada" / "01-x" / "01-x.ipynb").write_text("{}")
-    code = ("import sys\n"
-            "for name in ('nbformat', 'nbgrader', 'nbclient', 'nbconvert', 'jupyter_client', 'traitlets', 'zmq',\n"
-            "             'psutil', 'bleach', 'sqlalchemy'):\n"
-            "    sys.modules[name] = None   # importing any of them now fails\n"
-            "from autograder.cli import main\n"
-            f"for argv in (['roster', {str(roster)!r}], ['plan', '--students', '40'],\n"
-            f"             ['collect', {str(roster)!r}, {str(tmp_path / 'checkouts')!r}, '--assignment', '01-x',\n"
-            f"              '--to', {str(tmp_path / 'subs')!r}]):\n"
-            "    assert main(argv) == 0, argv\n")
+    code = (
+        "import sys\n"
+        "for name in ('nbformat', 'nbgrader', 'nbclient', 'nbconvert', 'jupyter_client', 'traitlets', 'zmq',\n"
+        "             'psutil', 'bleach', 'sqlalchemy'):\n"
+        "    sys.modules[name] = None   # importing any of them now fails\n"
+        "from autograder.cli import main\n"
+        f"for argv in (['roster', {str(roster)!r}], ['plan', '--students', '40'],\n"
+        f"             ['collect', {str(roster)!r}, {str(tmp_path / 'checkouts')!r}, '--assignment', '01-x',\n"
+        f"              '--to', {str(tmp_path / 'subs')!r}]):\n"
+        "    assert main(argv) == 0, argv\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "subs" / "ada" / "01-x" / "01-x.ipynb").is_file()
@@ -323,7 +407,7 @@ def test_course_files_find_assignments_cells_and_regions(tmp_path):
     from autograder import course_files as cf
 
     syn.build_course(tmp_path)
-    (tmp_path / "source" / "notes").mkdir()   # a folder without notes/notes.ipynb is no assignment
+    (tmp_path / "source" / "notes").mkdir()  # a folder without notes/notes.ipynb is no assignment
     assert cf.assignments(tmp_path) == [syn.ASSIGNMENT] and cf.assignments(tmp_path, released=True) == []
     nb = cf.read(cf.notebook_path(tmp_path, syn.ASSIGNMENT))
     assert list(cf.check_cells(nb)) == list(syn.ANSWERS)
@@ -349,11 +433,12 @@ def test_new_gradebook_is_stamped_with_the_in_process_alembic_head(tmp_path, mon
     seam = "Gradebook.__init__ stamps a new gradebook with nbgrader.api.get_alembic_version()"
     assert theirs is not None and "get_alembic_version" in nbgrader.api.Gradebook.__init__.__code__.co_names, (
         f"nbgrader {nbgrader.__version__} changed: {seam} no longer holds; autograder/gradebook.py "
-        "alembic_head_in_process() now does nothing (each run pays an alembic subprocess again)")
-    monkeypatch.setenv("PATH", str(tmp_path))   # no `alembic` to run: only the in-process head can stamp it
+        "alembic_head_in_process() now does nothing (each run pays an alembic subprocess again)"
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `alembic` to run: only the in-process head can stamp it
     with gradebook.alembic_head_in_process():
         nbgrader.api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}").close()
-    assert nbgrader.api.get_alembic_version is theirs   # put back
+    assert nbgrader.api.get_alembic_version is theirs  # put back
     with create_engine(f"sqlite:///{tmp_path / 'gradebook.db'}").connect() as db:
         stamped = db.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     assert stamped == [gradebook.alembic_head()]

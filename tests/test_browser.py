@@ -16,6 +16,7 @@ run one after the other, and the MLflow UI starts on the store of the last run (
 Screenshots of every step and the server logs go to test-artifacts/browser/ (printed at the end).
 In CI (CI=true) a missing Chromium fails the test; elsewhere it skips, saying how to install it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,10 @@ TIMINGS: dict[str, float] = {}
 def chromium() -> str:
     path = bh.chromium_path()
     if path is None:
-        message = ("Chromium is not installed, and the real-browser test needs it: "
-                   "`apt-get install chromium` (Debian/Ubuntu; .ci/run does this)")
+        message = (
+            "Chromium is not installed, and the real-browser test needs it: "
+            "`apt-get install chromium` (Debian/Ubuntu; .ci/run does this)"
+        )
         if bh.in_ci():
             pytest.fail(message + ". CI=true: this test must run in CI, not skip.", pytrace=False)
         pytest.skip(message)
@@ -64,8 +67,12 @@ def artifacts(request) -> Path:
     yield bh.ARTIFACTS
     shots = sorted(p.name for p in bh.ARTIFACTS.glob("*.png"))
     timings = "".join(f"\n  {what}: {secs:.1f} s" for what, secs in TIMINGS.items())
-    report = (f"\nbrowser test: {len(shots)} screenshots and the server logs are in {bh.ARTIFACTS}\n  "
-              + "\n  ".join(shots) + "\nbrowser test timings:" + timings)
+    report = (
+        f"\nbrowser test: {len(shots)} screenshots and the server logs are in {bh.ARTIFACTS}\n  "
+        + "\n  ".join(shots)
+        + "\nbrowser test timings:"
+        + timings
+    )
     (bh.ARTIFACTS / "report.txt").write_text(report.strip() + "\n")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
@@ -75,8 +82,9 @@ def artifacts(request) -> Path:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, chromium) -> Path:
     course = bh.copy_course(tmp_path_factory.mktemp("browser") / "course")
-    assert (course / "notebooks" / f"{NOTEBOOK}.ipynb").is_file(), \
+    assert (course / "notebooks" / f"{NOTEBOOK}.ipynb").is_file(), (
         f"notebooks/{NOTEBOOK}.ipynb is missing: run `make release`"
+    )
     return course
 
 
@@ -104,8 +112,7 @@ class Browser:
 
         self._pw = sync_playwright().start()
         try:
-            self.browser = self._pw.chromium.launch(executable_path=executable, headless=True,
-                                                    args=bh.CHROMIUM_ARGS)
+            self.browser = self._pw.chromium.launch(executable_path=executable, headless=True, args=bh.CHROMIUM_ARGS)
         except Exception:
             self._pw.stop()
             raise
@@ -237,9 +244,11 @@ def notebook_run(lab, browser, course, artifacts, request):
     page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Validate").click()
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=RUN_ALL_TIMEOUT * 1000)
-    page.wait_for_function("() => !document.querySelector('.jp-Dialog') || "
-                           "!/Validating/.test(document.querySelector('.jp-Dialog').innerText)",
-                           timeout=RUN_ALL_TIMEOUT * 1000)
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-Dialog') || "
+        "!/Validating/.test(document.querySelector('.jp-Dialog').innerText)",
+        timeout=RUN_ALL_TIMEOUT * 1000,
+    )
     seen["validate_text"] = dialog.inner_text()
     TIMINGS["validate"] = time.monotonic() - t1
     shot(page, artifacts, "03-validate-unanswered")
@@ -249,19 +258,25 @@ def notebook_run(lab, browser, course, artifacts, request):
     # Run > Run All Cells; while the cells run, the formgrader from the Nbgrader menu (a tab of its own)
     t2 = time.monotonic()
     menu(page, "Run", "Run All Cells")
-    wait_notebook(page, lambda s: s["busy"] > 0 or s["state"] == "busy"
-                  or all(re.fullmatch(r"\[\d+\]:", p) for p in s["prompts"]), 60, "Run All to start")
+    wait_notebook(
+        page,
+        lambda s: s["busy"] > 0 or s["state"] == "busy" or all(re.fullmatch(r"\[\d+\]:", p) for p in s["prompts"]),
+        60,
+        "Run All to start",
+    )
     menu(page, "Nbgrader", "Formgrader")
     frame = page.frame_locator("iframe[src*='formgrader']")
     rows = frame.locator("table tbody tr")
     frame.locator("table tbody tr a", has_text=bh.source_assignments(course)[-1]).first.wait_for(timeout=120_000)
-    seen["formgrader_listed"] = [rows.nth(i).locator("td").first.inner_text().strip().replace("\n", "")
-                                 for i in range(rows.count())]
+    seen["formgrader_listed"] = [
+        rows.nth(i).locator("td").first.inner_text().strip().replace("\n", "") for i in range(rows.count())
+    ]
     shot(page, artifacts, "04-formgrader")
     TIMINGS["formgrader (while Run All runs)"] = time.monotonic() - t2
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=f"{NOTEBOOK}.ipynb").first.click()
-    state = wait_notebook(page, lambda s: s["state"] == "idle" and s["busy"] == 0, RUN_ALL_TIMEOUT,
-                          "Run All Cells to finish", stable=3)
+    state = wait_notebook(
+        page, lambda s: s["state"] == "idle" and s["busy"] == 0, RUN_ALL_TIMEOUT, "Run All Cells to finish", stable=3
+    )
     TIMINGS["run all"] = time.monotonic() - t2
     seen["prompts"] = state["prompts"]
     menu(page, "File", "Save Notebook")
@@ -293,10 +308,17 @@ def _errors(nb) -> list[dict]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 meta = cell.metadata.get("nbgrader", {})
-                found.append({"index": index, "id": cell.get("id"), "ename": out.get("ename"),
-                              "evalue": str(out.get("evalue"))[:200],
-                              "answer": bool(meta.get("solution")), "check": bool(meta.get("grade")),
-                              "tagged": "raises-exception" in cell.metadata.get("tags", [])})
+                found.append(
+                    {
+                        "index": index,
+                        "id": cell.get("id"),
+                        "ename": out.get("ename"),
+                        "evalue": str(out.get("evalue"))[:200],
+                        "answer": bool(meta.get("solution")),
+                        "check": bool(meta.get("grade")),
+                        "tagged": "raises-exception" in cell.metadata.get("tags", []),
+                    }
+                )
     return found
 
 
@@ -304,35 +326,45 @@ def test_start_page_opens_rendered_and_lists_the_five_notebooks(notebook_run):
     text = notebook_run["start_page_text"]
     for name in ("01-workspace", "02-experiments", "03-optimise", "04-deploy", "05-responsible-ai"):
         assert name in text, f"the start page (notebooks/README.md, rendered) does not list {name}"
-    assert "Validate" in text and "make mlflow-ui" in text, \
+    assert "Validate" in text and "make mlflow-ui" in text, (
         "the start page should say how to check answers (Validate) and open the MLflow UI"
+    )
 
 
 def test_validate_button_reports_the_unanswered_checks(notebook_run):
     text = notebook_run["validate_text"]
     assert "Validation Results" in text, f"no validation results dialog: {text[:500]}"
-    assert "failed" in text.lower(), \
+    assert "failed" in text.lower(), (
         f"Validate on the unanswered notebook should report failing checks; it said: {text[:800]}"
+    )
 
 
 def test_run_all_runs_every_cell_and_fails_only_unanswered_exercises(notebook_run):
     nb = notebook_run["saved"]
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     not_run = [c.get("id") for _, c in code if c.get("execution_count") is None]
-    assert not not_run, (f"Run All Cells stopped early or skipped cells: {len(not_run)} of {len(code)} code "
-                         f"cells never ran, first {not_run[:5]}; prompts seen: {notebook_run['prompts'][:40]}")
+    assert not not_run, (
+        f"Run All Cells stopped early or skipped cells: {len(not_run)} of {len(code)} code "
+        f"cells never ran, first {not_run[:5]}; prompts seen: {notebook_run['prompts'][:40]}"
+    )
     errors = _errors(nb)
-    unexpected = [e for e in errors if not e["tagged"]
-                  or (e["answer"] and e["ename"] != "NotImplementedError")
-                  or (e["check"] and e["ename"] not in UNANSWERED_CHECK_ERRORS)
-                  or not (e["answer"] or e["check"])]
+    unexpected = [
+        e
+        for e in errors
+        if not e["tagged"]
+        or (e["answer"] and e["ename"] != "NotImplementedError")
+        or (e["check"] and e["ename"] not in UNANSWERED_CHECK_ERRORS)
+        or not (e["answer"] or e["check"])
+    ]
     assert not unexpected, "cells failed that are not unanswered exercises:\n" + "\n".join(
-        f"  cell {e['index']} ({e['id']}): {e['ename']}: {e['evalue']}" for e in unexpected)
+        f"  cell {e['index']} ({e['id']}): {e['ename']}: {e['evalue']}" for e in unexpected
+    )
     answers = [c.get("id") for _, c in code if c.metadata.get("nbgrader", {}).get("solution")]
     raised = {e["id"] for e in errors if e["answer"]}
     assert answers, "the self-paced edition has no answer cells"
-    assert raised == set(answers), \
+    assert raised == set(answers), (
         f"answer cells that did not raise NotImplementedError (not the unanswered edition?): {set(answers) - raised}"
+    )
 
 
 def test_formgrader_lists_every_assignment(notebook_run, course):
@@ -348,18 +380,29 @@ def test_formgrader_lists_every_assignment(notebook_run, course):
 def tracked(db: Path) -> tuple[list[str], dict[str, list[str]]]:
     """Active experiments other than Default, and the run names of each, read from the store."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        experiments = [(eid, name) for eid, name in con.execute(
-            "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active' AND name != 'Default'")]
-        runs = {name: [r for (r,) in con.execute(
-            "SELECT name FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'", (eid,))]
-            for eid, name in experiments}
+        experiments = [
+            (eid, name)
+            for eid, name in con.execute(
+                "SELECT experiment_id, name FROM experiments WHERE lifecycle_stage = 'active' AND name != 'Default'"
+            )
+        ]
+        runs = {
+            name: [
+                r
+                for (r,) in con.execute(
+                    "SELECT name FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'", (eid,)
+                )
+            ]
+            for eid, name in experiments
+        }
     return [name for _, name in experiments], runs
 
 
 def test_mlflow_ui_lists_the_notebooks_experiment(notebook_run, browser, course, artifacts):
     db = course / "notebooks" / f"workspace-{NOTEBOOK[:2]}" / "mlflow.db"
-    assert db.is_file() and "mlflow_ui" in notebook_run, \
+    assert db.is_file() and "mlflow_ui" in notebook_run, (
         f"running {NOTEBOOK} in JupyterLab did not create {db.relative_to(course)}"
+    )
     experiments, runs = tracked(db)
     assert experiments, f"{NOTEBOOK} created no MLflow experiment in {db.relative_to(course)}"
     server, base, started = notebook_run["mlflow_ui"]
@@ -399,5 +442,6 @@ def test_nothing_was_requested_from_the_network(notebook_run, browser):
 
 
 def test_make_lab_writes_the_settings_this_test_uses():
-    assert bh.makefile_lab_overrides() == bh.LAB_OVERRIDES, \
+    assert bh.makefile_lab_overrides() == bh.LAB_OVERRIDES, (
         "the Makefile's lab recipe and tests/browser_harness.LAB_OVERRIDES disagree"
+    )

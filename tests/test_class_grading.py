@@ -9,6 +9,7 @@ feedback/ holds the same pages with the same scores, each page byte for byte the
 shows the student's own output: sandbox paths and clock times differ run to run). The nbgrader-layout
 export must equal what `nbgrader export` writes from the instructor gradebook of the same run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,9 +34,9 @@ from autograder.errors import SetupError
 
 A = "01-workspace"
 SAMPLES = ROOT / "autograder" / "samples" / A
-SHARDS = 2   # the five students fall in both: a merge of shards, each with students of its own
+SHARDS = 2  # the five students fall in both: a merge of shards, each with students of its own
 FORGERY = 'get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])'
-pytestmark = pytest.mark.xdist_group("test_class_grading")   # the class graded once below: one worker builds it
+pytestmark = pytest.mark.xdist_group("test_class_grading")  # the class graded once below: one worker builds it
 
 
 def grading_run(test):
@@ -45,8 +46,14 @@ def grading_run(test):
 
 def _cli(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def _main(*args) -> tuple[int, str, str]:
@@ -77,8 +84,11 @@ def _json_without_timing(path: Path) -> dict:
 
 
 def _feedback_files(out: Path) -> list[Path]:
-    return sorted(p.relative_to(out / "feedback") for p in (out / "feedback").rglob("*")
-                  if p.is_file() and p.relative_to(out / "feedback").parts[0] != "forgery")
+    return sorted(
+        p.relative_to(out / "feedback")
+        for p in (out / "feedback").rglob("*")
+        if p.is_file() and p.relative_to(out / "feedback").parts[0] != "forgery"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +98,17 @@ def graded(tmp_path_factory):
     shutil.copytree(SAMPLES, subs)
     nb = nbformat.read(SAMPLES / "blank" / A / f"{A}.ipynb", as_version=4)
     first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
-    first.source = FORGERY   # every later cell runs as `pass`: the checks too
+    first.source = FORGERY  # every later cell runs as `pass`: the checks too
     syn.write_submission(subs, "forgery", nb, A)
-    whole = _cli("grade", subs, "--assignment", A, "--out", tmp / "whole", "--jobs", 2,
-                 "--instructor-dir", tmp / "instructor")
+    whole = _cli(
+        "grade", subs, "--assignment", A, "--out", tmp / "whole", "--jobs", 2, "--instructor-dir", tmp / "instructor"
+    )
     assert whole.returncode == 0, whole.stderr[-3000:]
     outs = []
     for k in range(1, SHARDS + 1):
-        run = _cli("grade", SAMPLES, "--assignment", A, "--out", tmp / f"shard-{k}", "--jobs", 2, "--shard", f"{k}/{SHARDS}")
+        run = _cli(
+            "grade", SAMPLES, "--assignment", A, "--out", tmp / f"shard-{k}", "--jobs", 2, "--shard", f"{k}/{SHARDS}"
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         outs.append(tmp / f"shard-{k}")
     code, _, err = _main("merge", *outs, "--out", tmp / "merged")
@@ -112,8 +125,9 @@ def test_real_assignment_sample_class_and_one_forgery(graded):
     assert sorted(rows) == ["blank", "broken", "forgery", "full", "partial", "tampered"]
     total = float(rows["full"]["max_score"])
     assert total > 0
-    assert (float(rows["full"]["score"]), rows["full"]["status"], rows["full"]["detail"]) == (total, "graded", ""), \
+    assert (float(rows["full"]["score"]), rows["full"]["status"], rows["full"]["detail"]) == (total, "graded", ""), (
         rows["full"]
+    )
     assert (float(rows["blank"]["score"]), rows["blank"]["status"]) == (0.0, "graded"), rows["blank"]
     assert rows["partial"]["status"] == "graded" and 0 < float(rows["partial"]["score"]) < total, rows["partial"]
     assert (float(rows["tampered"]["score"]), rows["tampered"]["status"]) == (0.0, "graded")
@@ -157,12 +171,20 @@ def test_merged_shards_equal_the_unsharded_run(graded):
 def test_export_matches_nbgrader_export(graded, tmp_path):
     tmp, _ = graded
     config = tmp_path / "nbgrader_config.py"
-    config.write_text(f"c = get_config()\nc.CourseDirectory.root = {str(tmp_path)!r}\n"
-                      f"c.CourseDirectory.db_url = 'sqlite:///{tmp / 'instructor' / 'gradebook.db'}'\n")
+    config.write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(tmp_path)!r}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{tmp / 'instructor' / 'gradebook.db'}'\n"
+    )
     theirs = tmp_path / "nbgrader.csv"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(theirs)], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", "--to", str(theirs)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     code, ours, err = _main("export", tmp / "whole", "--format", "nbgrader")
     assert code == 0, err
@@ -217,9 +239,14 @@ def test_collect_takes_only_the_assignment_notebooks(tmp_path):
     (tmp_path / "checkouts" / "grace" / "README.md").write_text("nothing yet")
     done = {c.student_id: c for c in collect.collect(roster, tmp_path / "checkouts", A, tmp_path / "subs")}
     assert done["ada"].notebooks == [f"{A}/{A}.ipynb"]
-    assert sorted(done["ada"].ignored) == sorted([f"{A}/helper.py", ".github/workflows/steal.yml",
-                                                  "02-experiments/02-experiments.ipynb",
-                                                  f"{A}/link.ipynb (not a regular file)"])
+    assert sorted(done["ada"].ignored) == sorted(
+        [
+            f"{A}/helper.py",
+            ".github/workflows/steal.yml",
+            "02-experiments/02-experiments.ipynb",
+            f"{A}/link.ipynb (not a regular file)",
+        ]
+    )
     assert sorted(p.name for p in (tmp_path / "subs" / "ada" / A).iterdir()) == [f"{A}.ipynb"]
     assert done["grace"].notebooks == [] and done["grace"].ignored == ["README.md"]
     assert done["linus"].problem == "no checkout of org/a-linus"
@@ -228,12 +255,15 @@ def test_collect_takes_only_the_assignment_notebooks(tmp_path):
     assert any("ada: ignored 4 file(s)" in line for line in lines)
 
 
-@pytest.mark.parametrize("text, error", [
-    ("id,repo\nada,org/x\n", "needs a header"),
-    ("student_id,repository\n../../etc,org/x\n", "line 2: student_id"),
-    ("student_id,repository\nada,not a repo\n", "line 2: repository"),
-    ("student_id,repository\nada,org/x\nada,org/y\n", "line 3: student_id ada appears twice"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("id,repo\nada,org/x\n", "needs a header"),
+        ("student_id,repository\n../../etc,org/x\n", "line 2: student_id"),
+        ("student_id,repository\nada,not a repo\n", "line 2: repository"),
+        ("student_id,repository\nada,org/x\nada,org/y\n", "line 3: student_id ada appears twice"),
+    ],
+)
 def test_roster_errors_name_the_line(tmp_path, text, error):
     path = tmp_path / "roster.csv"
     path.write_text(text)
@@ -252,9 +282,21 @@ def test_roster_command_lists_one_shard(tmp_path):
 def test_export_and_summary_escape_what_a_student_chose(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    doc = {"assignment": A, "max_score": 19.0, "students": [
-        {"student_id": "=HYPERLINK(\"http://x\")", "assignment": A, "score": 1.0, "max_score": 19.0,
-         "status": "graded", "detail": "| injected | [link](http://x) <script>", "notebooks": {}}]}
+    doc = {
+        "assignment": A,
+        "max_score": 19.0,
+        "students": [
+            {
+                "student_id": '=HYPERLINK("http://x")',
+                "assignment": A,
+                "score": 1.0,
+                "max_score": 19.0,
+                "status": "graded",
+                "detail": "| injected | [link](http://x) <script>",
+                "notebooks": {},
+            }
+        ],
+    }
     (out / "grades.json").write_text(json.dumps(doc))
     rows = list(csv.reader(io.StringIO(export.nbgrader_csv([out]))))
     assert rows[1][3].startswith("'=")

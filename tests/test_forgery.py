@@ -8,6 +8,7 @@ ones that use magics, ``display`` and ``get_ipython()`` legitimately. One run of
 synthetic assignment (``--jobs 2``) keeps it fast. The real 01-workspace sample class, with the
 one-liner forgery among its students, is graded in tests/test_class_grading.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,7 @@ from autograder.runner import grade_class
 
 FORGERIES = ROOT / "tests" / "forgeries"
 LIMITS = dict(jobs=2, cell_timeout=10, notebook_timeout=90, memory_mb=2048, quiet=True)
-pytestmark = pytest.mark.xdist_group("test_forgery")   # the classes graded once below: one worker builds them
+pytestmark = pytest.mark.xdist_group("test_forgery")  # the classes graded once below: one worker builds them
 
 
 def grading_run(test):
@@ -51,9 +52,15 @@ def load_forgery(path: Path) -> dict:
             n = int(marker.group(1))
             continue
         cells.setdefault(n, []).append(line)
-    return {"name": path.stem, "assignment": head["assignment"], "base": head["base"],
-            "status": status, "score": float(score), "cells": {k: "\n".join(v) for k, v in cells.items()},
-            "what": text.splitlines()[0].lstrip("# ")}
+    return {
+        "name": path.stem,
+        "assignment": head["assignment"],
+        "base": head["base"],
+        "status": status,
+        "score": float(score),
+        "cells": {k: "\n".join(v) for k, v in cells.items()},
+        "what": text.splitlines()[0].lstrip("# "),
+    }
 
 
 def forgery_notebook(f: dict) -> nbformat.NotebookNode:
@@ -68,15 +75,24 @@ def forgery_notebook(f: dict) -> nbformat.NotebookNode:
 CATALOGUE = [load_forgery(p) for p in sorted(FORGERIES.glob("*.py"))]
 
 LEGIT = {  # honest uses of IPython: (code cells added after the set-up cell)
-    "magics": ["%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
-               "%%writefile helper.py\nX = 1", "%timeit -n 1 -r 1 sum(range(10))",
-               "%load_ext autoreload\n%autoreload 2"],
-    "get_ipython": ["ip = get_ipython()\nip.run_line_magic('precision', '3')\nip.run_cell_magic('capture', 'cap', 'print(1)')\n"
-                    "ip.user_ns['from_ns'] = 1\nprint(type(ip).__name__)"],
-    "display": ["from IPython.display import display, Markdown, HTML\ndisplay(Markdown('**bold**'))\n"
-                "display(HTML('<b>x</b>'))\nimport pandas as pd\ndisplay(pd.DataFrame(dict(a=[1, 2])))"],
-    "own_hook": ["import time\n_t = {}\nget_ipython().events.register('pre_run_cell', lambda info: _t.update(s=time.time()))\n"
-                 "get_ipython().events.register('post_run_cell', lambda result: None)"],
+    "magics": [
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+        "%%writefile helper.py\nX = 1",
+        "%timeit -n 1 -r 1 sum(range(10))",
+        "%load_ext autoreload\n%autoreload 2",
+    ],
+    "get_ipython": [
+        "ip = get_ipython()\nip.run_line_magic('precision', '3')\nip.run_cell_magic('capture', 'cap', 'print(1)')\n"
+        "ip.user_ns['from_ns'] = 1\nprint(type(ip).__name__)"
+    ],
+    "display": [
+        "from IPython.display import display, Markdown, HTML\ndisplay(Markdown('**bold**'))\n"
+        "display(HTML('<b>x</b>'))\nimport pandas as pd\ndisplay(pd.DataFrame(dict(a=[1, 2])))"
+    ],
+    "own_hook": [
+        "import time\n_t = {}\nget_ipython().events.register('pre_run_cell', lambda info: _t.update(s=time.time()))\n"
+        "get_ipython().events.register('post_run_cell', lambda result: None)"
+    ],
 }
 
 
@@ -85,8 +101,11 @@ def _honest(assignment: str) -> dict:
     full = syn.student_notebook("full", assignment=assignment)
     total = sum(p for _, p, _, _ in syn._spec(assignment)[1].values())
     first = next(iter(syn._spec(assignment)[1].values()))[1]
-    cases = {"full": (full, total), "partial": (syn.student_notebook("partial", assignment=assignment), first),
-             "blank": (syn.student_notebook("blank", assignment=assignment), 0.0)}
+    cases = {
+        "full": (full, total),
+        "partial": (syn.student_notebook("partial", assignment=assignment), first),
+        "blank": (syn.student_notebook("blank", assignment=assignment), 0.0),
+    }
     for name, cells in LEGIT.items():
         nb = nbformat.from_dict(json.loads(json.dumps(full)))
         for k, code in enumerate(cells):
@@ -131,8 +150,14 @@ def graded(venv_on_path):
                     syn.write_submission(subs, f["name"], forgery_notebook(f), assignment)
                     expected[(assignment, f["name"])] = (f["status"], f["score"])
             start = time.perf_counter()
-            results = grade_class(subs, assignment, base / f"out-{assignment}", course_root=course,
-                                  instructor_dir=base / f"instructor-{assignment}", **LIMITS)
+            results = grade_class(
+                subs,
+                assignment,
+                base / f"out-{assignment}",
+                course_root=course,
+                instructor_dir=base / f"instructor-{assignment}",
+                **LIMITS,
+            )
             seconds[assignment] = time.perf_counter() - start
             rows.update({(assignment, r.student_id): r for r in results})
         print("grading seconds:", seconds)
@@ -141,8 +166,9 @@ def graded(venv_on_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-CASES = [(f["assignment"], f["name"]) for f in CATALOGUE] + \
-        [(a, s) for a in (syn.ASSIGNMENT, syn.CHECKS) for s in _honest(a)]
+CASES = [(f["assignment"], f["name"]) for f in CATALOGUE] + [
+    (a, s) for a in (syn.ASSIGNMENT, syn.CHECKS) for s in _honest(a)
+]
 
 
 def test_at_least_ten_forgeries_expected_to_be_caught():
@@ -165,8 +191,9 @@ def test_status_and_score(graded, assignment, student):
 @grading_run
 def test_decoys_never_reach_feedback_or_executed_copies(graded):
     seen = 0
-    for path in list(graded["base"].glob("out-*/feedback/**/*.html")) + \
-            list(graded["base"].glob("instructor-*/autograded/**/*.ipynb")):
+    for path in list(graded["base"].glob("out-*/feedback/**/*.html")) + list(
+        graded["base"].glob("instructor-*/autograded/**/*.ipynb")
+    ):
         text = path.read_text()
         seen += 1
         assert "hexdigest()" not in text and "_check_env" not in text and "== object()" not in text, path
@@ -178,8 +205,9 @@ def test_executed_copy_has_the_submitted_cells_only(graded):
     for assignment, student in graded["rows"]:
         path = graded["base"] / f"instructor-{assignment}" / "autograded" / student / assignment / f"{assignment}.ipynb"
         executed = nbformat.read(path, as_version=4)
-        submitted = nbformat.read(graded["base"] / f"subs-{assignment}" / student / assignment / f"{assignment}.ipynb",
-                                  as_version=4)
+        submitted = nbformat.read(
+            graded["base"] / f"subs-{assignment}" / student / assignment / f"{assignment}.ipynb", as_version=4
+        )
         assert [c.id for c in executed.cells] == [c.id for c in submitted.cells], student
         counts = [c.execution_count for c in executed.cells if c.cell_type == "code" and c.execution_count]
         assert counts == list(range(1, len(counts) + 1)), (student, counts)  # no gaps where decoys ran
@@ -188,6 +216,7 @@ def test_executed_copy_has_the_submitted_cells_only(graded):
 @grading_run
 def test_grades_csv_json_and_ci_summary_carry_the_status(graded):
     import csv
+
     out = graded["base"] / f"out-{syn.ASSIGNMENT}"
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv"))}
     assert (rows["post_pass"]["status"], float(rows["post_pass"]["score"])) == ("tampered", 0.0)
@@ -195,9 +224,10 @@ def test_grades_csv_json_and_ci_summary_carry_the_status(graded):
     nb = {s["student_id"]: s for s in doc["students"]}["post_pass"]["notebooks"][syn.ASSIGNMENT]
     assert nb["status"] == "tampered" and nb["score"] == 0 and "decoy" in nb["detail"]
     from autograder import export
-    assert "| post\\_pass | 0 | tampered |" in export.markdown_summary([out])   # the CI job summary
+
+    assert "| post\\_pass | 0 | tampered |" in export.markdown_summary([out])  # the CI job summary
     page = (out / nb["feedback"]).read_text()
-    assert "Status: tampered." in page and nb["detail"][:60] not in page   # the student is told why, not how
+    assert "Status: tampered." in page and nb["detail"][:60] not in page  # the student is told why, not how
     honest = (out / "feedback" / "full" / syn.ASSIGNMENT / f"{syn.ASSIGNMENT}.html").read_text()
     assert "Status:" not in honest
 
@@ -220,9 +250,14 @@ def _run_python(code: str, ns: dict) -> tuple[bool, str]:
     return False, out.getvalue()
 
 
-WRONG = {"nb90_square_answer": "def square(x):\n    return x + x", "nb90_circle_answer": "def circle_area(r):\n    return 3 * r",
-         "nb90_pick_answer": "q_pick = 'a'", "nb95_stats_answer": "def mean_std(xs):\n    return (1.0, 1.0)",
-         "nb95_frame_answer": "def totals(df):\n    return df", "nb95_vowels_answer": "vowels = ['a']"}
+WRONG = {
+    "nb90_square_answer": "def square(x):\n    return x + x",
+    "nb90_circle_answer": "def circle_area(r):\n    return 3 * r",
+    "nb90_pick_answer": "q_pick = 'a'",
+    "nb95_stats_answer": "def mean_std(xs):\n    return (1.0, 1.0)",
+    "nb95_frame_answer": "def totals(df):\n    return df",
+    "nb95_vowels_answer": "vowels = ['a']",
+}
 
 
 @pytest.mark.parametrize("assignment", [syn.ASSIGNMENT, syn.CHECKS])
@@ -235,8 +270,11 @@ def test_every_decoy_behaves_on_an_honest_interpreter(assignment, kind):
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if kind == "wrong" and gid in WRONG:
                 cell.source = WRONG[gid]
-        graded_src = {c.metadata["nbgrader"]["grade_id"]: c.source
-                      for c in syn.source_notebook(assignment=assignment).cells if c.metadata.get("nbgrader", {}).get("grade")}
+        graded_src = {
+            c.metadata["nbgrader"]["grade_id"]: c.source
+            for c in syn.source_notebook(assignment=assignment).cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        }
         for cell in nb.cells:  # what OverwriteCells gives the grader: the tests with hidden checks
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in graded_src:
@@ -275,9 +313,11 @@ def test_decoys_reveal_nothing_of_the_hidden_checks():
 
 
 def test_primitives_read_from_the_test_ast():
-    p = integrity.primitives("assert isinstance(x, int) and len(y) == 2, 'msg'\n"
-                             "np.testing.assert_allclose(a, b)\nassert math.isclose(c, 1)\n"
-                             "assert all(v in s for v in w)\nassert q.name != 'n'\nassert square(3) == 9")
+    p = integrity.primitives(
+        "assert isinstance(x, int) and len(y) == 2, 'msg'\n"
+        "np.testing.assert_allclose(a, b)\nassert math.isclose(c, 1)\n"
+        "assert all(v in s for v in w)\nassert q.name != 'n'\nassert square(3) == 9"
+    )
     assert {"isinstance", "len", "all"} <= p.builtins
     assert p.helpers == {"np.testing.assert_allclose"} and p.close == {"math.isclose": "isclose"}
     assert {"q.name", "s"} == p.operands  # never a call (student code run twice), nor a comprehension variable

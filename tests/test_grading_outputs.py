@@ -10,6 +10,7 @@
 One class is graded once (module fixture, the grader's memory sampled all along) and every case but
 the two-notebook one is read from its outputs.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,19 +34,28 @@ from autograder import synthetic as syn
 
 A = syn.ASSIGNMENT
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-pytestmark = pytest.mark.xdist_group("test_grading_outputs")   # the class graded once below: one worker builds it
+pytestmark = pytest.mark.xdist_group("test_grading_outputs")  # the class graded once below: one worker builds it
 
 
 def grading_run(test):
     """A test that runs the grader or reads the class it graded (--jobs 2: a uid per submission, root)."""
     return pytest.mark.slow(pytest.mark.grading(pytest.mark.root(test)))
 
+
 # Folder names a student may choose: each would be a formula, a Markdown table break or a
 # terminal/HTML trick if written out raw.
-HOSTILE_IDS = ['=HYPERLINK("evil.example","x")', "+SUM(1,2)", "-2+3", "@cmd", "\tTAB", "\rCR",
-               "md|pipe*star_`tick`<b>[x](y)", "line\nbreak"]
+HOSTILE_IDS = [
+    '=HYPERLINK("evil.example","x")',
+    "+SUM(1,2)",
+    "-2+3",
+    "@cmd",
+    "\tTAB",
+    "\rCR",
+    "md|pipe*star_`tick`<b>[x](y)",
+    "line\nbreak",
+]
 
-PAYLOAD_CODE = r'''
+PAYLOAD_CODE = r"""
 from IPython.display import display, HTML, Javascript, SVG, Markdown
 display(HTML("<b>SAFE_MARKER_1</b><script>window.PWNED1=1</script><img src=x onerror='window.PWNED2=1'>"
              "<iframe src='https://example.org/PWNED3'></iframe><a href='javascript:window.PWNED4=1'>x</a>"
@@ -53,10 +63,12 @@ display(HTML("<b>SAFE_MARKER_1</b><script>window.PWNED1=1</script><img src=x one
 display(Javascript("window.PWNED8=1"))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.PWNED9=1"><script>window.PWNED10=1</script></svg>'))
 display(Markdown("[m](javascript:window.PWNED11=1) <script>window.PWNED12=1</script>"))
-'''
-PAYLOAD_MARKDOWN = ("SAFE_MARKER_2 <script>window.PWNED13=1</script> [l](javascript:window.PWNED14=1) "
-                    "[r]: javascript:window.PWNED15=1\n\n<img src=x onerror=window.PWNED16=1> "
-                    "<iframe src='PWNED17'></iframe> <a href=\"jav&#x61;script:PWNED18\">e</a>")
+"""
+PAYLOAD_MARKDOWN = (
+    "SAFE_MARKER_2 <script>window.PWNED13=1</script> [l](javascript:window.PWNED14=1) "
+    "[r]: javascript:window.PWNED15=1\n\n<img src=x onerror=window.PWNED16=1> "
+    "<iframe src='PWNED17'></iframe> <a href=\"jav&#x61;script:PWNED18\">e</a>"
+)
 
 
 def _tests(nb):
@@ -110,20 +122,45 @@ FLOODS = {
     "one_huge_print": "print('y' * 400_000_000)",
     "huge_traceback": "raise ValueError('z' * 500_000_000)",
     "display_flood": "from IPython.display import display, HTML, clear_output\n"
-                     "for i in range(20_000):\n    display(HTML('<p>' + 'w' * 50_000 + '</p>'))\n    clear_output(wait=True)\n",
+    "for i in range(20_000):\n    display(HTML('<p>' + 'w' * 50_000 + '</p>'))\n    clear_output(wait=True)\n",
 }
 GRADER_PEAK_LIMIT_MB = 500
 
 
 def _grade_command(course: Path, subs: Path, out: Path, assignment: str, *extra: str, jobs: int = 2) -> list[str]:
-    return [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", assignment, "--out", str(out),
-            "--jobs", str(jobs), "--cell-timeout", "20", "--notebook-timeout", "90", "--memory", "6144", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        str(subs),
+        "--assignment",
+        assignment,
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--cell-timeout",
+        "20",
+        "--notebook-timeout",
+        "90",
+        "--memory",
+        "6144",
+        *extra,
+    ]
 
 
-def _grade(course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None,
-           jobs: int = 2) -> subprocess.CompletedProcess:
-    return subprocess.run(_grade_command(course, subs, out, assignment, *extra, jobs=jobs),
-                          cwd=course, env=env or ENV, capture_output=True, text=True, timeout=900)
+def _grade(
+    course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None, jobs: int = 2
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _grade_command(course, subs, out, assignment, *extra, jobs=jobs),
+        cwd=course,
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _grade_sampling_memory(course: Path, subs: Path, out: Path, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
@@ -168,9 +205,9 @@ def graded():
     w = syn.write_submission
     w(subs, "full", full)
     w(subs, "partial", syn.student_notebook("partial"))
-    slow = syn.with_code(full, "import time\ntime.sleep(4)", where="top")   # still grading when killed at 2 s
-    w(subs, "victim", slow)   # its worker is killed on every attempt
-    w(subs, "flaky", slow)    # its worker is killed on the first attempt only
+    slow = syn.with_code(full, "import time\ntime.sleep(4)", where="top")  # still grading when killed at 2 s
+    w(subs, "victim", slow)  # its worker is killed on every attempt
+    w(subs, "flaky", slow)  # its worker is killed on the first attempt only
     for sid in HOSTILE_IDS:
         w(subs, sid, full)
     page = syn.with_code(full, PAYLOAD_CODE, where="top")
@@ -206,7 +243,7 @@ def test_a_dying_worker_fails_only_its_own_submission(graded):
     victim = _json_row(graded, "victim")
     assert (victim["status"], victim["score"]) == ("error", 0.0)
     assert "died twice" in victim["detail"]
-    flaky = _json_row(graded, "flaky")   # died once, graded in a fresh worker
+    flaky = _json_row(graded, "flaky")  # died once, graded in a fresh worker
     assert (flaky["status"], flaky["score"]) == ("graded", 6.0), flaky
     assert "graded again after its worker process died" in flaky["detail"]
     others = [s for s in graded["doc"]["students"] if s["student_id"] not in ("victim", "flaky")]
@@ -240,11 +277,17 @@ def test_csv_never_holds_a_formula(graded):
 
 @grading_run
 def test_ci_summary_escapes_markdown(graded):
-    proc = subprocess.run([sys.executable, "-m", "autograder", "summary", str(graded["out"])], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "summary", str(graded["out"])],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert len(rows) == len(graded["doc"]["students"]) + 1   # header + one line per student: no line broken
+    assert len(rows) == len(graded["doc"]["students"]) + 1  # header + one line per student: no line broken
     header_cells = rows[0].count("|")
     for line in rows:
         unescaped = sum(1 for i, ch in enumerate(line) if ch == "|" and (i == 0 or line[i - 1] != "\\"))
@@ -265,7 +308,11 @@ class _PageScan(html.parser.HTMLParser):
             self.live.append(f"<{tag}>")
         for name, value in attrs:
             value = value or ""
-            if name.startswith("on") or "PWNED" in value or value.strip().lower().startswith(("javascript:", "vbscript:")):
+            if (
+                name.startswith("on")
+                or "PWNED" in value
+                or value.strip().lower().startswith(("javascript:", "vbscript:"))
+            ):
                 self.live.append(f"<{tag} {name}={value!r}>")
 
     def handle_endtag(self, tag):
@@ -297,7 +344,7 @@ def test_flipped_nbgrader_flags_are_altered_not_errors(graded, kind):
     assert (row["status"], row["score"]) == ("graded", score), row
     for word in words:
         assert word in row["detail"], (word, row["detail"])
-    assert row["notebooks"][A]["cells"]["nb90_square"]["max_score"] == 2.0   # the release's points, not 999
+    assert row["notebooks"][A]["cells"]["nb90_square"]["max_score"] == 2.0  # the release's points, not 999
 
 
 def test_restore_cells_rebuilds_metadata_from_the_release():
@@ -306,9 +353,14 @@ def test_restore_cells_rebuilds_metadata_from_the_release():
     for cell in _tests(nb):
         cell.metadata["nbgrader"]["solution"] = True
     changes = worker.restore_cells(nb, release)
-    assert changes == ["changed solution, points of nb90_square", "changed solution, points of nb90_circle",
-                       "changed solution, points of nb90_pick"]
-    want = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in release.cells if "nbgrader" in c.metadata}
+    assert changes == [
+        "changed solution, points of nb90_square",
+        "changed solution, points of nb90_circle",
+        "changed solution, points of nb90_pick",
+    ]
+    want = {
+        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in release.cells if "nbgrader" in c.metadata
+    }
     got = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata}
     assert got == want
 
@@ -341,7 +393,7 @@ def test_grader_memory_stays_bounded_while_kernels_flood(graded):
     assert graded["proc"].returncode == 0, graded["proc"].stderr[-3000:]
     assert one > 0, "the sampler never saw the grader"
     assert set(FLOODS) <= {s["student_id"] for s in graded["doc"]["students"]}
-    for sid in FLOODS:   # noisy is not forged: a flood never silences the cells after it (decoys included)
+    for sid in FLOODS:  # noisy is not forged: a flood never silences the cells after it (decoys included)
         row = _json_row(graded, sid)
         assert row["status"] not in ("error", "tampered"), row
     assert (_json_row(graded, "full")["status"], _json_row(graded, "full")["score"]) == ("graded", 6.0)

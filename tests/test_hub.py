@@ -18,6 +18,7 @@ servers start while the instructor releases; the students fetch and submit side 
 Screenshots of each step go to test-artifacts/hub/. Needs root, Chromium and configurable-http-proxy
 (.ci/run installs them): fails in CI when missing, skips elsewhere with the install command.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,13 @@ from conftest import ROOT
 
 from autograder.sandbox import world_reachable
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.root, pytest.mark.grading,
-              pytest.mark.xdist_group("hub")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.root,
+    pytest.mark.grading,
+    pytest.mark.xdist_group("hub"),
+]
 
 A = "01-workspace"
 ARTIFACTS = ROOT / "test-artifacts" / "hub"
@@ -87,8 +93,10 @@ def _missing() -> list[str]:
         need.append("chromium (apt-get install chromium)")
     if not shutil.which("configurable-http-proxy"):
         need.append("configurable-http-proxy (apt-get install node-configurable-http-proxy)")
-    if not os.access("/usr/bin/python3.11", os.X_OK) or subprocess.run(
-            ["/usr/bin/python3.11", "-c", "import ensurepip"], capture_output=True).returncode != 0:
+    if (
+        not os.access("/usr/bin/python3.11", os.X_OK)
+        or subprocess.run(["/usr/bin/python3.11", "-c", "import ensurepip"], capture_output=True).returncode != 0
+    ):
         need.append("Debian's python3.11 with venv (apt-get install python3.11-venv)")
     return need
 
@@ -133,21 +141,39 @@ def hub():
         os.chmod(scratch, 0o755)
         copy_course(course)
         os.chmod(course, 0o755)
-        assert world_reachable(course / "source" / A / f"{A}.ipynb"), "the copy must start readable to all, as a checkout is"
+        assert world_reachable(course / "source" / A / f"{A}.ipynb"), (
+            "the copy must start readable to all, as a checkout is"
+        )
         roster.write_text("username,role\n" + f"{TEACHER},instructor\n" + "".join(f"{s},student\n" for s in STUDENTS))
         t0 = time.monotonic()
-        setup = subprocess.run([sys.executable, str(hubctl), "setup", "--roster", str(roster), "--hub-root", str(root)],
-                               capture_output=True, text=True, timeout=1200)
+        setup = subprocess.run(
+            [sys.executable, str(hubctl), "setup", "--roster", str(roster), "--hub-root", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert setup.returncode == 0, setup.stderr[-3000:]
         TIMINGS["hubctl setup (venv from the lock, users, course)"] = time.monotonic() - t0
         t1 = time.monotonic()
         port = free_port()
-        env = {**os.environ, "DP100_HUB_ROOT": str(root), "DP100_HUB_ROSTER": str(roster),
-               "DP100_HUB_IP": "127.0.0.1", "DP100_HUB_PORT": str(port),
-               "DP100_HUB_API_PORT": str(free_port()), "DP100_PROXY_API_PORT": str(free_port())}
+        env = {
+            **os.environ,
+            "DP100_HUB_ROOT": str(root),
+            "DP100_HUB_ROSTER": str(roster),
+            "DP100_HUB_IP": "127.0.0.1",
+            "DP100_HUB_PORT": str(port),
+            "DP100_HUB_API_PORT": str(free_port()),
+            "DP100_PROXY_API_PORT": str(free_port()),
+        }
         log = open(root / "hub.log", "w")
-        proc = subprocess.Popen([str(root / "venv" / "bin" / "jupyterhub"), "-f", str(course / "hub" / "jupyterhub_config.py")],
-                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(root / "venv" / "bin" / "jupyterhub"), "-f", str(course / "hub" / "jupyterhub_config.py")],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while True:
@@ -160,8 +186,16 @@ def hub():
                 pytest.fail("the hub did not answer /hub/health:\n" + (root / "hub.log").read_text()[-3000:])
             time.sleep(0.25)
         TIMINGS["JupyterHub start"] = time.monotonic() - t1
-        yield {"root": root, "roster": roster, "base": base, "course": course, "hubctl": hubctl,
-               "scratch": scratch, "tmp_before": tmp_before, "checkout_mode": checkout_mode}
+        yield {
+            "root": root,
+            "roster": roster,
+            "base": base,
+            "course": course,
+            "hubctl": hubctl,
+            "scratch": scratch,
+            "tmp_before": tmp_before,
+            "checkout_mode": checkout_mode,
+        }
     finally:
         t2 = time.monotonic()
         if proc is not None:
@@ -173,8 +207,12 @@ def hub():
         t2 = time.monotonic()
         if hubctl.exists():
             with contextlib.suppress(subprocess.TimeoutExpired):  # the users and files are removed below anyway
-                subprocess.run([sys.executable, str(hubctl), "teardown", "--hub-root", str(root)]
-                               + (["--keep-venv"] if keep else []), capture_output=True, timeout=300)
+                subprocess.run(
+                    [sys.executable, str(hubctl), "teardown", "--hub-root", str(root)]
+                    + (["--keep-venv"] if keep else []),
+                    capture_output=True,
+                    timeout=300,
+                )
         for name in [TEACHER, *STUDENTS]:
             try:
                 pwd.getpwnam(name)
@@ -264,9 +302,20 @@ def as_user(hub, name: str | None, code: str, *args: str) -> subprocess.Complete
     kw = {}
     if name is not None:
         user = pwd.getpwnam(name)
-        kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "env": {"PATH": "/usr/bin:/bin", "HOME": user.pw_dir}}
-    return subprocess.run([str(hub["root"] / "venv" / "bin" / "python"), "-c", code, *args], capture_output=True,
-                          text=True, timeout=600, cwd="/", **kw)
+        kw = {
+            "user": user.pw_uid,
+            "group": user.pw_gid,
+            "extra_groups": [],
+            "env": {"PATH": "/usr/bin:/bin", "HOME": user.pw_dir},
+        }
+    return subprocess.run(
+        [str(hub["root"] / "venv" / "bin" / "python"), "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd="/",
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -322,8 +371,22 @@ def workshop(hub, browser):
     row.locator("td.collect a").click()
     modal_ok(tpage, "Successfully collected")
     timed("instructor signed in again and collected")
-    grading = subprocess.Popen([sys.executable, str(hub["hubctl"]), "grade", "--assignment", A, "--roster", str(hub["roster"]),
-                                "--hub-root", str(hub["root"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    grading = subprocess.Popen(
+        [
+            sys.executable,
+            str(hub["hubctl"]),
+            "grade",
+            "--assignment",
+            A,
+            "--roster",
+            str(hub["roster"]),
+            "--hub-root",
+            str(hub["root"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # while the grader runs: a student's chosen password is now required
     wctx, wpage = submit_sign_in(browser, hub, first, password=PASSWORDS[first] + "-wrong")
     wpage.wait_for_load_state()
@@ -386,8 +449,9 @@ def test_each_student_sees_their_own_score_and_no_hidden_test(workshop):
     hidden = hidden_lines()
     for student, page in workshop["feedback"].items():
         score = by_id[student]["score"]
-        assert re.search(rf"Score:\s*{score:g}(\.0)?\s*/\s*{workshop['grades']['max_score']:g}(\.0)?", page), \
+        assert re.search(rf"Score:\s*{score:g}(\.0)?\s*/\s*{workshop['grades']['max_score']:g}(\.0)?", page), (
             f"{student}'s feedback does not show their score {score:g}"
+        )
         leaked = [line for line in hidden if line in page]
         assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:2]}"
 
@@ -425,5 +489,6 @@ def test_no_file_a_student_can_read_holds_a_hidden_test(workshop, hub):
 
 def test_the_checkout_is_never_made_private(workshop, hub):
     """The hub ran from a copy: tests in the other xdist worker keep a checkout other uids can traverse."""
-    assert workshop["checkout_mode"] == hub["checkout_mode"], \
+    assert workshop["checkout_mode"] == hub["checkout_mode"], (
         f"{ROOT} changed mode from {hub['checkout_mode']:o} to {workshop['checkout_mode']:o} while the hub ran"
+    )

@@ -12,6 +12,7 @@ Two grading runs, both with ``--jobs 2`` so that an attack always runs beside a 
 Plus the cause of the "DELIM not in msg_list" zero, reproduced under the old setup and shown gone.
 These tests need root and bubblewrap; where CI=true they FAIL when those are missing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ from autograder import synthetic as syn
 
 A = syn.ASSIGNMENT
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-pytestmark = pytest.mark.xdist_group("test_isolation")   # the attacked class graded once below: one worker builds it
+pytestmark = pytest.mark.xdist_group("test_isolation")  # the attacked class graded once below: one worker builds it
 
 
 def grading_run(test):
@@ -48,8 +49,12 @@ def grading_run(test):
 def need(*features: str) -> sandbox.Capabilities:
     """The machine's capabilities; fail in CI (skip elsewhere) when one of ``features`` is missing."""
     caps = sandbox.probe()
-    have = {"root": caps.root, "bwrap": caps.bwrap is not None, "cgroups": caps.cgroups is not None,
-            "setuid": caps.setuid}
+    have = {
+        "root": caps.root,
+        "bwrap": caps.bwrap is not None,
+        "cgroups": caps.cgroups is not None,
+        "setuid": caps.setuid,
+    }
     missing = [f for f in features if not have[f]]
     if missing:
         message = f"isolation test needs {', '.join(missing)} ({'; '.join(caps.notes)})"
@@ -59,17 +64,39 @@ def need(*features: str) -> sandbox.Capabilities:
     return caps
 
 
-def grade(course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None
-          ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", assignment,
-                           "--out", str(out), "--jobs", "2", *extra], cwd=course, env={**ENV, **(env or {})},
-                          capture_output=True, text=True, timeout=600)
+def grade(
+    course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(subs),
+            "--assignment",
+            assignment,
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            *extra,
+        ],
+        cwd=course,
+        env={**ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def run_cgroups() -> set[str]:
     """Names of the autograder run folders in the machine's cgroup hierarchies."""
-    return {p.name for p in Path("/sys/fs/cgroup").glob("**/autograder-*") if p.is_dir()} if os.path.isdir(
-        "/sys/fs/cgroup") else set()
+    return (
+        {p.name for p in Path("/sys/fs/cgroup").glob("**/autograder-*") if p.is_dir()}
+        if os.path.isdir("/sys/fs/cgroup")
+        else set()
+    )
 
 
 def rows(out: Path) -> dict[str, dict]:
@@ -83,10 +110,12 @@ def feedback_text(out: Path, student: str, assignment: str = A, nb: str | None =
 
 
 # -- what each attacker hands in (code in a cell at the top of an otherwise full notebook) ------
-WORK = ("import time\n_t = time.perf_counter()\n_s = sum(i * i for i in range(3_000_000))\n"
-        "print('WORK', round(time.perf_counter() - _t, 3))")
+WORK = (
+    "import time\n_t = time.perf_counter()\n_s = sum(i * i for i in range(3_000_000))\n"
+    "print('WORK', round(time.perf_counter() - _t, 3))"
+)
 
-FORK_BOMB = '''
+FORK_BOMB = """
 import os, time
 children = []
 try:
@@ -98,9 +127,9 @@ try:
         children.append(pid)
 except OSError as exc:
     print("FORK STOPPED AT", len(children), type(exc).__name__)
-'''
+"""
 
-MEMORY = '''
+MEMORY = """
 import multiprocessing as mp, os, time
 def hog(mb, flags, i):
     try:
@@ -125,9 +154,9 @@ for mb in (4096, 400):
     for p in procs:
         p.join()
     print("HOG", mb, sorted(p.exitcode for p in procs))
-'''
+"""
 
-BUSY = '''
+BUSY = """
 import multiprocessing as mp, threading, time
 def spin(seconds):
     end = time.time() + seconds
@@ -141,9 +170,9 @@ procs = [mp.get_context("fork").Process(target=spin, args=(4,)) for _ in range(1
 busy_threads()
 [p.join() for p in procs]
 print("BUSY DONE")
-'''
+"""
 
-DAEMON = '''
+DAEMON = """
 import os, time, ctypes, signal
 if os.fork() == 0:
     os.setsid()
@@ -156,9 +185,9 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(0.5)
 print("DAEMON STARTED")
-'''
+"""
 
-NETWORK = '''
+NETWORK = """
 import socket
 for host in ("127.0.0.1", "localhost"):
     try:
@@ -166,9 +195,9 @@ for host in ("127.0.0.1", "localhost"):
         print("NET CONNECTED", host)
     except OSError as exc:
         print("NET REFUSED", host, type(exc).__name__)
-'''
+"""
 
-SNOOP = '''
+SNOOP = """
 import glob, os
 targets = [{course!r} + "/source", {subs!r}, {out!r}, {root!r} + "/source", {root!r} + "/.git",
            {root!r} + "/autograder/samples", {root!r} + "/gradebook.db"]
@@ -194,7 +223,7 @@ try:
 except OSError:
     pass
 print("SNOOP", seen[:5], found[:5], "UID", os.getuid(), "PID", os.getpid())
-'''
+"""
 
 CLASSMATES = ["02_classmate", "04_classmate", "06_classmate", "08_classmate"]
 
@@ -208,7 +237,7 @@ def attacked_class():
     token = "dmn" + secrets.token_hex(5)
     course, subs, out = base / "course", base / "submissions", base / "out"
     syn.build_course(course, secret=secret)
-    for dirpath, _dirnames, filenames in os.walk(base):   # readable by anyone without isolation
+    for dirpath, _dirnames, filenames in os.walk(base):  # readable by anyone without isolation
         os.chmod(dirpath, 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)
@@ -224,6 +253,7 @@ def attacked_class():
                 accepted.append(listener.accept()[0])
             except OSError:
                 pass
+
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     full = syn.student_notebook("full")
@@ -233,8 +263,9 @@ def attacked_class():
         "05_busy": BUSY,
         "07_daemon": DAEMON.replace("{token}", token),
         "08_network": NETWORK.format(port=listener.getsockname()[1]),
-        "09_snoop": SNOOP.format(course=str(course), subs=str(subs), out=str(out), root=str(ROOT),
-                                 secret_reversed=secret[::-1]),
+        "09_snoop": SNOOP.format(
+            course=str(course), subs=str(subs), out=str(out), root=str(ROOT), secret_reversed=secret[::-1]
+        ),
     }
     for student, code in attacks.items():
         syn.write_submission(subs, student, syn.with_code(full, code, where="top"))
@@ -251,8 +282,16 @@ def attacked_class():
     thread.join()
     listener.close()
     print(proc.stderr[-3000:])
-    yield {"proc": proc, "out": out, "baseline": baseline, "accepted": accepted, "daemons": daemons,
-           "secret": secret, "passwd": passwd, "rows": rows(out) if (out / "grades.csv").exists() else {}}
+    yield {
+        "proc": proc,
+        "out": out,
+        "baseline": baseline,
+        "accepted": accepted,
+        "daemons": daemons,
+        "secret": secret,
+        "passwd": passwd,
+        "rows": rows(out) if (out / "grades.csv").exists() else {},
+    }
     if not os.environ.get("AUTOGRADER_KEEP_TEST_RUN"):
         shutil.rmtree(base, ignore_errors=True)
 
@@ -295,9 +334,9 @@ def test_fork_bomb_stops_at_the_process_cap(attacked_class):
 def test_memory_is_capped_for_the_whole_submission(attacked_class):
     text = feedback_text(attacked_class["out"], "03_memory")
     huge = re.search(r"HOG 4096 \[([-\d, ]+)\]", text).group(1)
-    assert huge == ", ".join(["3"] * 8), text[:800]          # each 4 GB child: MemoryError
+    assert huge == ", ".join(["3"] * 8), text[:800]  # each 4 GB child: MemoryError
     several = [int(x) for x in re.search(r"HOG 400 \[([-\d, ]+)\]", text).group(1).split(",")]
-    assert -9 in several, several       # 8 x 400 MB > --memory 1536: the group's OOM killer stepped in
+    assert -9 in several, several  # 8 x 400 MB > --memory 1536: the group's OOM killer stepped in
 
 
 @grading_run
@@ -327,7 +366,7 @@ def test_snoop_finds_nothing_and_cannot_write_the_system(attacked_class):
     assert seen, text[:800]
     assert seen.group(1) == "[]" and seen.group(2) == "[]", seen.group(0)
     assert int(seen.group(3)) not in (0, os.getuid())
-    assert int(seen.group(4)) < 10                  # its own PID namespace
+    assert int(seen.group(4)) < 10  # its own PID namespace
     assert not Path("/etc/autograder-was-here").exists()
     now, before = os.stat("/etc/passwd"), attacked_class["passwd"]
     assert (now.st_uid, now.st_mode) == (before.st_uid, before.st_mode)
@@ -335,7 +374,7 @@ def test_snoop_finds_nothing_and_cannot_write_the_system(attacked_class):
 
 
 # -- two notebooks: the first plants symlinks for the second ------------------------------------
-PLANT = '''
+PLANT = """
 import os
 planted = []
 for name, target in [(".kernel.json", "/etc/passwd"), ("tmp", "/etc"), (".ipython", "/etc"),
@@ -358,7 +397,7 @@ os.makedirs(".local/lib/python3.11/site-packages", exist_ok=True)   # user site:
 with open(".local/lib/python3.11/site-packages/usercustomize.py", "w") as fh:
     fh.write("import sys; sys.modules['math'] = None")
 print("PLANTED", planted)
-'''
+"""
 
 LOOK = "import os\nprint('PART2 SEES', sorted(os.listdir('.')), os.getuid())"
 
@@ -380,16 +419,27 @@ def test_two_notebooks_first_plants_symlinks_second_still_grades(tmp_path):
     scratch, runtime = Path(tempfile.mkdtemp(prefix="agt-", dir="/tmp")), tmp_path / "runtime"
     runtime.mkdir()
     groups_before = run_cgroups()
-    proc = grade(course, subs, out, syn.PAIR, "--cell-timeout", "30", "--memory", "1536",
-                 env={"TMPDIR": str(scratch), "JUPYTER_RUNTIME_DIR": str(runtime)})
+    proc = grade(
+        course,
+        subs,
+        out,
+        syn.PAIR,
+        "--cell-timeout",
+        "30",
+        "--memory",
+        "1536",
+        env={"TMPDIR": str(scratch), "JUPYTER_RUNTIME_DIR": str(runtime)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     left = list(scratch.iterdir())
     scratch.rmdir() if not left else None
-    assert left == [] and list(runtime.iterdir()) == []                      # nothing left behind
+    assert left == [] and list(runtime.iterdir()) == []  # nothing left behind
     ours = {name for name in run_cgroups() - groups_before if not Path("/tmp", name).exists()}
-    assert ours == set()                                                     # control groups removed too
+    assert ours == set()  # control groups removed too
     result = rows(out)
-    assert (float(result["planter"]["score"]), result["planter"]["status"]) == (12.0, "graded"), result["planter"]["detail"]
+    assert (float(result["planter"]["score"]), result["planter"]["status"]) == (12.0, "graded"), result["planter"][
+        "detail"
+    ]
     assert (float(result["honest"]["score"]), result["honest"]["status"]) == (12.0, "graded"), result["honest"]
     planted = re.search(r"PLANTED (\[.*?\])", feedback_text(out, "planter", syn.PAIR, "part1")).group(1)
     assert ".kernel.json" in planted and "tmp" in planted and "socket:PermissionError" in planted, planted
@@ -414,7 +464,7 @@ def test_hand_over_never_follows_a_link(tmp_path):
     (folder / "kernel.json").write_text("{}")
     (folder / "evil").symlink_to(victim)
     box = sandbox.Box(tmp_path, 4242, 4242, tmp_path / "log")
-    with pytest.raises(OSError):   # ELOOP: refuses rather than chown the victim
+    with pytest.raises(OSError):  # ELOOP: refuses rather than chown the victim
         sandbox.hand_over_kernel_dir(folder, box, caps)
     assert os.stat(victim).st_uid == 0
     (folder / "evil").unlink()
@@ -440,7 +490,7 @@ def test_cgroup_limits_and_removal():
             assert int(files["memory.limit_in_bytes"].read_text()) == 256 << 20
             assert files["pids.max"].read_text().strip() == "64"
             assert files["cpu.shares"].read_text().strip() == str(cgroup.CPU_SHARES)
-            assert files["cpu.cfs_quota_us"].read_text().strip() == "-1"     # a weight, no throttling
+            assert files["cpu.cfs_quota_us"].read_text().strip() == "-1"  # a weight, no throttling
         group.remove()
         assert sleeper.wait(timeout=5) == -9
         assert not any(p.exists() for p in group.paths)
@@ -455,6 +505,7 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
     kernel's control socket (what a heartbeat 'ping' does when two kernels got the same port)."""
     import zmq
     import zmq.asyncio
+
     # ipykernel stops capturing fd 2 into cells under pytest: start it as a grader would
     await km.start_kernel(env={k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"})
     kc = km.client()
@@ -467,15 +518,18 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
         async def intruder():
             await asyncio.sleep(1)
             sock = ctx.socket(zmq.DEALER)
-            address = (f"ipc://{km.ip}-{km.control_port}" if km.transport == "ipc"
-                       else f"tcp://{km.ip}:{km.control_port}")
+            address = (
+                f"ipc://{km.ip}-{km.control_port}" if km.transport == "ipc" else f"tcp://{km.ip}:{km.control_port}"
+            )
             sock.connect(address)
             await sock.send(b"ping")
             await asyncio.sleep(0.5)
             sock.close(0)
+
         task = asyncio.ensure_future(intruder())
-        await kc.execute_interactive("import logging, time\nlogging.basicConfig()\ntime.sleep(3)", timeout=60,
-                                     output_hook=outputs.append)
+        await kc.execute_interactive(
+            "import logging, time\nlogging.basicConfig()\ntime.sleep(3)", timeout=60, output_hook=outputs.append
+        )
         await task
     finally:
         kc.stop_channels()
@@ -484,34 +538,44 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
     return [m["content"] for m in outputs if m["msg_type"] == "stream"], km.connection_file
 
 
-@pytest.mark.slow   # starts a kernel
+@pytest.mark.slow  # starts a kernel
 def test_old_setup_puts_a_messaging_error_into_the_running_cell(tmp_path):
     """The cause of the correct nb05 answer scored 0: ipykernel logs a bad frame on a kernel socket
     through a handler on fd 2, which it captures into the running cell's stderr."""
     from jupyter_client.manager import AsyncKernelManager
+
     km = AsyncKernelManager(kernel_name="python3", connection_file=str(tmp_path / "kernel.json"))
     streams, _ = asyncio.run(_cell_with_intruder(km))
     stderr = "".join(s["text"] for s in streams if s["name"] == "stderr")
     assert "ERROR:tornado.general" in stderr and "DELIM not in msg_list" in stderr, streams
 
 
-@pytest.mark.slow   # starts a kernel
+@pytest.mark.slow  # starts a kernel
 @pytest.mark.root
 def test_sandboxed_kernel_keeps_machinery_errors_out_of_cells(tmp_path):
     """The fix: IPC sockets in a folder of the kernel's own (no port to collide), and the kernel's
     loggers writing to its log file through kernel_boot.py, never into the cell."""
     from autograder import execution
+
     caps = sandbox.probe()
     dirs = sandbox.RunDirs(caps=caps)
     try:
         box = sandbox.make_box(dirs, caps, 1, None)
         km = execution.SandboxKernelManager(kernel_name="python3")
-        sandbox.configure_kernel(km, dirs, box, caps, 2048, 1,
-                                 [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), ROOT / "dp100"], None)
+        sandbox.configure_kernel(
+            km,
+            dirs,
+            box,
+            caps,
+            2048,
+            1,
+            [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), ROOT / "dp100"],
+            None,
+        )
         streams, connection_file = asyncio.run(_cell_with_intruder(km))
         assert km.transport == "ipc" and connection_file.startswith(str(dirs.kernels))
         assert [s for s in streams if s["name"] == "stderr"] == []
-        assert "DELIM not in msg_list" in box.log.read_text()    # logged where it belongs
+        assert "DELIM not in msg_list" in box.log.read_text()  # logged where it belongs
         sandbox.remove_box(box, caps)
         assert not box.path.exists() and not any(dirs.kernels.iterdir())
     finally:

@@ -155,8 +155,10 @@ def test_bandit_needs_exactly_one_valid_slack(kwargs):
 
 def test_truncation_rule():
     ten = [i / 10 for i in range(1, 11)]
+
     def stop(v, pct, **kw):
         return truncation_rule(v, [x for x in ten if x != v], 1, truncation_percentage=pct, **kw)
+
     assert [v for v in ten if stop(v, 20)] == [0.1, 0.2]
     assert [v for v in ten if stop(v, 20, maximize=False)] == [0.9, 1.0]
     assert [v for v in ten if stop(v, 30)] == [0.1, 0.2, 0.3]

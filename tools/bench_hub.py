@@ -6,6 +6,7 @@ kernel that runs it top to bottom (with every process it starts), sample the pro
 the kernel (and its children) come from the kernel's own accounting. Prints a capacity table:
 students per machine for this 2-core/24 GiB box and common VM sizes, by memory and by CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,13 @@ from autograder.course_files import assignments, notebook_path, read  # noqa: E4
 
 ASSIGNMENTS = assignments(ROOT)
 #: Machines a workshop is run on: (name, cores, GiB).
-MACHINES = [("this machine (2 cores, 24 GiB)", 2, 24), ("Azure D4s v5 / AWS m6i.xlarge (4, 16)", 4, 16),
-            ("Azure D8s v5 / AWS m6i.2xlarge (8, 32)", 8, 32), ("Azure D16s v5 / AWS m6i.4xlarge (16, 64)", 16, 64),
-            ("Azure E8s v5 / AWS r6i.2xlarge (8, 64)", 8, 64)]
+MACHINES = [
+    ("this machine (2 cores, 24 GiB)", 2, 24),
+    ("Azure D4s v5 / AWS m6i.xlarge (4, 16)", 4, 16),
+    ("Azure D8s v5 / AWS m6i.2xlarge (8, 32)", 8, 32),
+    ("Azure D16s v5 / AWS m6i.4xlarge (16, 64)", 16, 64),
+    ("Azure E8s v5 / AWS r6i.2xlarge (8, 64)", 8, 64),
+]
 #: Planning assumptions, printed with the table: memory kept free for the OS and the hub, and how
 #: often a student runs the heaviest notebook top to bottom during a hands-on block.
 RESERVED_GIB = 2.0
@@ -96,8 +101,12 @@ def kernel_cost(assignment: str) -> dict:
                 pass
         sampler.stop.set()
         sampler.join()
-        return {"assignment": assignment, "kernel_peak_pss_mib": sampler.peak / 2**20,
-                "kernel_cpu_s": cpu, "wall_s": time.perf_counter() - start}
+        return {
+            "assignment": assignment,
+            "kernel_peak_pss_mib": sampler.peak / 2**20,
+            "kernel_cpu_s": cpu,
+            "wall_s": time.perf_counter() - start,
+        }
 
 
 def server_cost() -> float:
@@ -105,10 +114,23 @@ def server_cost() -> float:
     with tempfile.TemporaryDirectory(prefix="dp100-hubbench-lab-") as tmp:
         port = 8890 + os.getpid() % 100
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": tmp}
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}",
-                                 "--ip=127.0.0.1", f"--ServerApp.root_dir={tmp}", "--allow-root",
-                                 "--IdentityProvider.token=", "--LabApp.news_url=None"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "jupyter"),
+                "lab",
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                f"--ServerApp.root_dir={tmp}",
+                "--allow-root",
+                "--IdentityProvider.token=",
+                "--LabApp.news_url=None",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             time.sleep(15)
             return pss(tree(proc.pid)) / 2**20
@@ -125,11 +147,15 @@ def main() -> int:
     print(f"\nOne student on the hub: idle JupyterLab server {server:.0f} MiB PSS")
     print(f"{'notebook':<20} {'kernel peak PSS':>16} {'server+kernel':>14} {'kernel CPU s':>13} {'wall s':>8}")
     for r in rows:
-        print(f"{r['assignment']:<20} {r['kernel_peak_pss_mib']:>12.0f} MiB {r['kernel_peak_pss_mib'] + server:>10.0f} MiB "
-              f"{r['kernel_cpu_s']:>13.1f} {r['wall_s']:>8.1f}")
-    print(f"\nCapacity (worst notebook: {worst_mem:.0f} MiB per student at peak, {worst_cpu:.0f} CPU s per run; "
-          f"{RESERVED_GIB:g} GiB kept for the OS and hub; each student runs it top to bottom once every "
-          f"{RUN_EVERY_S // 60} minutes):")
+        print(
+            f"{r['assignment']:<20} {r['kernel_peak_pss_mib']:>12.0f} MiB {r['kernel_peak_pss_mib'] + server:>10.0f} MiB "
+            f"{r['kernel_cpu_s']:>13.1f} {r['wall_s']:>8.1f}"
+        )
+    print(
+        f"\nCapacity (worst notebook: {worst_mem:.0f} MiB per student at peak, {worst_cpu:.0f} CPU s per run; "
+        f"{RESERVED_GIB:g} GiB kept for the OS and hub; each student runs it top to bottom once every "
+        f"{RUN_EVERY_S // 60} minutes):"
+    )
     print(f"{'machine':<44} {'by memory':>10} {'by CPU':>8} {'students':>9}")
     table = []
     for name, cores, gib in MACHINES:
@@ -139,7 +165,9 @@ def main() -> int:
         print(f"{name:<44} {by_mem:>10} {by_cpu:>8} {min(by_mem, by_cpu):>9}")
     out = ROOT / ".bench"
     out.mkdir(exist_ok=True)
-    (out / "hub.json").write_text(json.dumps({"server_pss_mib": server, "notebooks": rows, "capacity": table}, indent=1))
+    (out / "hub.json").write_text(
+        json.dumps({"server_pss_mib": server, "notebooks": rows, "capacity": table}, indent=1)
+    )
     return 0
 
 

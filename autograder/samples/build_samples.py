@@ -12,6 +12,7 @@ For each assignment with ``source/ID/ID.ipynb`` and ``release/ID/ID.ipynb``, wri
 Deterministic and idempotent: the same sources give the same bytes; sample folders of assignments
 that no longer exist are removed. Run it after `make release`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the autograder package is the repository's
 
-from autograder.course_files import (answer_cells, assignments, canonical, check_cells,  # noqa: E402
-                                     grade_id, notebook_path, read, solution_parts)
+from autograder.course_files import (  # noqa: E402
+    answer_cells,
+    assignments,
+    canonical,
+    check_cells,
+    grade_id,
+    notebook_path,
+    read,
+    solution_parts,
+)
 
 STUDENTS = ("full", "partial", "blank", "tampered", "broken")
 

