@@ -75,6 +75,10 @@ def graded_catalogue(request, tmp_path_factory):
     return graded_class(request.param, tmp_path_factory)
 
 
+def _where(gid: str, entry) -> str:
+    return gid if entry is None or entry.exercise == gid else f"{entry.exercise} (graded as copy {gid})"
+
+
 @pytest.mark.slow
 @pytest.mark.grading
 def test_wrong_answers_lose_exactly_their_cell(graded_catalogue):
@@ -82,19 +86,21 @@ def test_wrong_answers_lose_exactly_their_cell(graded_catalogue):
     failures = []
     for student, entries in c.plan.items():
         got = c.grades.get(student, {})
-        if set(got) != set(c.points):
-            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(c.points)}")
+        if set(got) != set(c.catalogue_points):
+            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(c.catalogue_points)}")
             continue
-        for gid, points in c.points.items():
+        for gid, points in c.catalogue_points.items():
             score, entry = got[gid].score, entries.get(gid)
-            if entry is not None and entry.kind == "wrong" and score != 0:
-                failures.append(f"{student} {gid}: wrong answer kept {score}/{points}: {entry.why}")
+            if entry is not None and entry.kind in ("wrong", "blank") and score != 0:
+                failures.append(f"{student} {_where(gid, entry)}: wrong answer kept {score}/{points}: {entry.why}")
             elif entry is None and score != points:
                 failures.append(
                     f"{student} {gid}: lost points ({score}/{points}) though only other cells "
                     "changed: it depends on another exercise's answer"
                 )
-    assert any(e.kind == "wrong" for entries in c.plan.values() for e in entries.values()), "no wrong answer graded"
+    wrong = {(e.exercise, e.source) for entries in c.plan.values() for e in entries.values() if e.kind == "wrong"}
+    catalogue, _ = load(c.assignment)
+    assert len(wrong) == sum(len(v) for v in catalogue.values()), "a wrong answer of the catalogue was not graded"
     assert not failures, f"{c.assignment}:\n  " + "\n  ".join(failures) + f"\n{c.log[-3000:]}"
 
 
@@ -109,7 +115,9 @@ def test_right_answers_keep_full_marks(graded_catalogue):
             if entry.kind != "right":
                 continue
             score = got[gid].score if gid in got else "not graded"
-            if score != c.points[gid]:
-                failures.append(f"{student} {gid}: {score}/{c.points[gid]}: {entry.why}")
-    assert any(e.kind == "right" for entries in c.plan.values() for e in entries.values()), "no right answer graded"
+            if score != c.catalogue_points[gid]:
+                failures.append(f"{student} {_where(gid, entry)}: {score}/{c.catalogue_points[gid]}: {entry.why}")
+    right = {(e.exercise, e.source) for entries in c.plan.values() for e in entries.values() if e.kind == "right"}
+    _, catalogue = load(c.assignment)
+    assert len(right) == sum(len(v) for v in catalogue.values()), "a right answer of the catalogue was not graded"
     assert not failures, f"{c.assignment}:\n  " + "\n  ".join(failures) + f"\n{c.log[-3000:]}"

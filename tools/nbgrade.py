@@ -39,17 +39,18 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def autograde(
-    assignment: str, submissions: dict[str, Path], workdir: Path | None = None
+    assignment: str, submissions: dict[str, Path], workdir: Path | None = None, source: Path | None = None
 ) -> tuple[dict[str, dict[str, CellGrade]], str]:
     """Autograde ``{student_id: notebook_path}`` for ``assignment`` with stock nbgrader.
 
+    ``source``: the assignment's source folder (default ``source/<assignment>`` of the course).
     Returns ``({student: {grade_id: CellGrade}}, nbgrader's log)``. Raises GradingError if nbgrader
     itself fails (exit code != 0), with its log.
     """
     tmp = Path(workdir or tempfile.mkdtemp(prefix="dp100-grade-"))
     course = tmp / "course"
     (course / "source").mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
+    shutil.copytree(source or ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     log = []
     gen = _run(NBGRADER + ["generate_assignment", assignment, "--force"], course)

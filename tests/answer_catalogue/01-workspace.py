@@ -311,3 +311,8 @@ RIGHT = {
         ),
     ],
 }
+
+# Right answers graded in a round of their own, not as a copy inside a round (tests/nbgrader_class.py):
+# this one gets the cluster by name before creating it, so as a copy it would get the one the round's
+# own wrong answer had just registered under that name.
+NOT_AS_COPY = {"nb01_compute_create": "get-or-create reuses the cluster the round's wrong answer registered"}
