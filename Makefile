@@ -78,7 +78,7 @@ progress: $(STAMP)
 WS ?= notebooks/workspace-01
 mlflow-ui: $(STAMP)
 	@test -f $(abspath $(WS))/mlflow.db || { echo "no MLflow store at $(WS)/mlflow.db: run the notebook first (it creates $(WS)/)"; exit 1; }
-	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true $(VENV)/bin/mlflow ui \
+	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui \
 	  --backend-store-uri sqlite:///$(abspath $(WS))/mlflow.db --default-artifact-root $(abspath $(WS))/mlartifacts \
 	  --host 127.0.0.1 --port $(or $(PORT),5000) --workers 1
 

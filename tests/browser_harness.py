@@ -100,6 +100,7 @@ def offline_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(
         MLFLOW_DISABLE_TELEMETRY="true",
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",  # as `make mlflow-ui`: no GenAI job runner (8 more processes)
         DO_NOT_TRACK="true",
         PYTHONDONTWRITEBYTECODE="1",
         NO_PROXY="127.0.0.1,localhost",
