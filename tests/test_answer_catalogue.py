@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT, assignments
-from nbgrader_class import CATALOGUE, graded_class, graded_param, load_catalogue
+from nbgrader_class import CATALOGUE, graded_class, graded_param, load_catalogue, not_as_copy
 
 from autograder.course_files import answer_cells, notebook_path, read
 from tools import nbgrade
@@ -46,6 +46,9 @@ def test_catalogue_is_complete(assignment):
     graded = nbgrade.graded_cells(ROOT / "source" / assignment / f"{assignment}.ipynb")
     answers = answer_cells(nb)
     problems = []
+    problems += [
+        f"NOT_AS_COPY[{tid}]: the exercise has no right answer" for tid in not_as_copy(assignment) if tid not in right
+    ]
     for tid in set(wrong) | set(right):
         if tid not in graded:
             problems.append(f"{tid}: not a graded test cell of {assignment}")
