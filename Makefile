@@ -52,7 +52,7 @@ lint: $(STAMP)
 ## ruff, then every test on both cores: data, dp100, editions, grading, the browser and hub tests.
 # -n 2 --dist loadgroup: pytest-xdist; tests that share an expensive fixture carry one xdist_group.
 test: $(STAMP) $(LINT_STAMP) lint
-	$(PY) -m pytest -n 3 --dist loadgroup --durations=15
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 ## The quick loop while editing: every test not marked slow (no notebook, grader, browser or hub run).
 test-quick: $(STAMP)

@@ -103,7 +103,8 @@ class BatchResult:
     files_scored: list[str] = field(default_factory=list)
     failed_files: dict[str, str] = field(default_factory=dict)
     mini_batches: int = 0
-    worker_pids: set[int] = field(default_factory=set)
+    worker_pids: set[int] = field(default_factory=set)  # the workers that scored a mini-batch
+    workers_initialised: int = 0  # every worker that ran init(), including one that then got no mini-batch
     log: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -118,7 +119,7 @@ class BatchResult:
     @property
     def init_calls(self) -> int:
         """How many worker processes ran init() (one each)."""
-        return len(self.worker_pids)
+        return self.workers_initialised
 
     def read_output(self, names: Sequence[str] | None = None, sep: str = " ") -> pd.DataFrame:
         """The append_row output file as a DataFrame (no header in the file: give ``names``)."""
@@ -247,11 +248,15 @@ def run_parallel(
         output_file.write_text("")
     start = time.perf_counter()
     env = {k: str(v) for k, v in config.environment_variables.items()}
+    context = multiprocessing.get_context("fork")
+    # counted by the workers themselves: the pool may start a worker (which runs init()) that then
+    # finds the queue empty, so the pids that return results undercount the init() calls
+    inits = context.Value("i", 0)
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(config.workers, len(batches)),
-        mp_context=multiprocessing.get_context("fork"),
+        mp_context=context,
         initializer=init_worker,
-        initargs=(str(config.script_path), env),
+        initargs=(str(config.script_path), env, inits),
     )
     bar = tqdm(total=result.items_total, unit=unit, desc=desc, disable=not show_progress, leave=False)
     failure: str | None = None
@@ -300,6 +305,7 @@ def run_parallel(
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
+    result.workers_initialised = inits.value
     result.seconds = time.perf_counter() - start
     kept = f"{result.rows} row(s) from {result.items_scored} of {result.items_total} {unit}(s)"
     if output_file is not None:

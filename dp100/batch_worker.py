@@ -16,8 +16,12 @@ import pandas as pd
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(script: str, env: dict[str, str]) -> None:
-    """Load the entry script and run its ``init()`` (once per worker process)."""
+def init_worker(script: str, env: dict[str, str], inits: Any = None) -> None:
+    """Load the entry script and run its ``init()`` (once per worker process); count it in ``inits``
+    (a shared ``multiprocessing.Value``) when given."""
+    if inits is not None:
+        with inits.get_lock():
+            inits.value += 1
     _WORKER.clear()
     os.environ.update(env)
     try:
