@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 KERNEL_BOOT = Path(__file__).resolve().parent / "kernel_boot.py"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 NAMESPACES = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+# what setpriv inside the box needs to drop to the submission's uid (it then clears them all)
+UID_CAPS = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
 #: Size caps of the kernel's private /tmp and /dev/shm (tmpfs: also counted in its memory group).
 TMP_BYTES = 512 * 1024 * 1024
 SHM_BYTES = 256 * 1024 * 1024
@@ -99,12 +101,7 @@ def bwrap_args(caps: Capabilities, box: Box, kernel_dir: Path, readable: list[Pa
         "/",
         "--chdir",
         str(box.path),
-        "--cap-add",
-        "CAP_SETUID",
-        "--cap-add",
-        "CAP_SETGID",
-        "--cap-add",
-        "CAP_SETPCAP",
+        *UID_CAPS,
         "--",
     ]
     return args

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from . import cgroup
-from .bwrap import NAMESPACES, SETPRIV, TMP_BYTES
+from .bwrap import NAMESPACES, SETPRIV, TMP_BYTES, UID_CAPS
 
 
 @dataclass
@@ -79,29 +79,8 @@ def _probe_bwrap() -> tuple[str | None, str]:
     exe = shutil.which("bwrap")
     if exe is None:
         return None, "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    cmd = [
-        exe,
-        *NAMESPACES,
-        "--die-with-parent",
-        "--ro-bind",
-        "/",
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        "1048576",
-        "--tmpfs",
-        "/tmp",
-        "--cap-add",
-        "CAP_SETUID",
-        "--cap-add",
-        "CAP_SETGID",
-        "--cap-add",
-        "CAP_SETPCAP",
-        "true",
-    ]
+    box = ["--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    cmd = [exe, *NAMESPACES, *box, "--size", "1048576", "--tmpfs", "/tmp", *UID_CAPS, "true"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -46,6 +46,11 @@ def _positive(kind):
     return conv
 
 
+def _assignment_and_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--assignment", required=True, metavar="ID")
+    p.add_argument("--out", required=True, type=Path, metavar="OUT")
+
+
 def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs",
@@ -88,19 +93,12 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a class: SUBMISSIONS/<student_id>/<ID>/*.ipynb")
     g.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
-    g.add_argument("--assignment", required=True, metavar="ID")
-    g.add_argument("--out", required=True, type=Path, metavar="OUT")
-    g.add_argument(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="grade only the students of shard K of N (by a hash of the student id)",
-    )
+    _assignment_and_out(g)
+    g.add_argument("--shard", default=None, metavar="K/N", help="grade only shard K of N (by a hash of the student id)")
     _limits(g)
     o = sub.add_parser("grade-one", help="grade one student's notebook or folder (a push)")
     o.add_argument("path", type=Path, metavar="NOTEBOOK_OR_DIR")
-    o.add_argument("--assignment", required=True, metavar="ID")
-    o.add_argument("--out", required=True, type=Path, metavar="OUT")
+    _assignment_and_out(o)
     o.add_argument(
         "--student",
         default=None,

@@ -185,48 +185,26 @@ def summarize_test_cell(cell: NotebookNode, gid: str, hidden: HiddenTests, score
         line = _failure_line(err)
         if err.get("ename") in ("NotExecuted", "DeadKernelError", "NotebookTimeoutError", "CellTimeoutError"):
             summary = f"{err.get('ename')}: {err.get('evalue') or 'no reply from the kernel before the time limit'}"
-            cell.outputs = [
-                nbformat.v4.new_output(
-                    "error", ename=err.get("ename"), evalue=str(err.get("evalue", "")), traceback=[summary]
-                )
-            ]
+            cell.outputs = [_error(err.get("ename"), str(err.get("evalue", "")), summary)]
         elif line is not None and line not in hidden_lines and 1 <= line <= len(full):
             evalue, _ = hidden.redact_text(str(err.get("evalue", ""))[:500])
             check = full[line - 1].strip()
-            cell.outputs = [
-                nbformat.v4.new_output(
-                    "error",
-                    ename=str(err.get("ename", "Error")),
-                    evalue=evalue,
-                    traceback=[f"{err.get('ename', 'Error')}: {evalue}", f"in the visible check: {check}"],
-                )
-            ]
+            ename = str(err.get("ename", "Error"))
+            cell.outputs = [_error(ename, evalue, f"{ename}: {evalue}", f"in the visible check: {check}")]
         else:
-            cell.outputs = [
-                nbformat.v4.new_output(
-                    "error",
-                    ename="HiddenTestFailed",
-                    evalue="a hidden check failed (hidden checks are not shown)",
-                    traceback=[
-                        "HiddenTestFailed: a hidden check failed (hidden checks are not shown). "
-                        "Your answer passes the visible checks but is not right yet."
-                    ],
-                )
-            ]
+            evalue = "a hidden check failed (hidden checks are not shown)"
+            why = f"HiddenTestFailed: {evalue}. Your answer passes the visible checks but is not right yet."
+            cell.outputs = [_error("HiddenTestFailed", evalue, why)]
     elif stderr:
-        cell.outputs = [
-            nbformat.v4.new_output(
-                "error",
-                ename="StderrOutput",
-                evalue="the cell wrote to stderr, which nbgrader scores 0",
-                traceback=[
-                    "StderrOutput: the cell wrote to stderr (a warning or a print to sys.stderr), "
-                    "which nbgrader scores 0"
-                ],
-            )
-        ]
+        why = "StderrOutput: the cell wrote to stderr (a warning or a print to sys.stderr), which nbgrader scores 0"
+        cell.outputs = [_error("StderrOutput", "the cell wrote to stderr, which nbgrader scores 0", why)]
     else:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Checks ran.\n")]
+
+
+def _error(ename: str, evalue: str, *traceback: str) -> NotebookNode:
+    """An error output as the student sees it: a name, a value and the lines we chose to show."""
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=list(traceback))
 
 
 def redact_notebook(nb: NotebookNode, hidden: HiddenTests, scores: dict[str, tuple[float | None, float]]) -> int:

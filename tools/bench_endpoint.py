@@ -20,20 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FEATURES = [
-    "season",
-    "yr",
-    "mnth",
-    "hr",
-    "holiday",
-    "weekday",
-    "workingday",
-    "weathersit",
-    "temp",
-    "atemp",
-    "hum",
-    "windspeed",
-]
+FEATURES = "season yr mnth hr holiday weekday workingday weathersit temp atemp hum windspeed".split()
 
 
 def _client(args: tuple[str, str, list[str], int]) -> tuple[list[float], list[int]]:
