@@ -18,6 +18,7 @@ migrates the new store itself, as it always did.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -69,9 +70,9 @@ def ensure_store(db_path: Path) -> None:
         except OSError:
             return
     fd, tmp = tempfile.mkstemp(prefix=".mlflow-", suffix=".db", dir=db_path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out, template.open("rb") as src:
-            out.write(src.read())
+        shutil.copyfile(template, tmp)
         try:
             os.link(tmp, db_path)  # fails if another process made the store meanwhile: keep theirs
         except FileExistsError:

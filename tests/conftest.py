@@ -16,3 +16,21 @@ def assignments() -> list[str]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+def grade_command(subs, assignment: str, out, *extra: str, jobs: int = 2) -> list[str]:
+    """``python -m autograder grade`` as the tests run it (this venv's Python; extra options last)."""
+    return [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        str(subs),
+        "--assignment",
+        assignment,
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        *extra,
+    ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, grade_command
 
 from autograder import synthetic as syn
 
@@ -199,18 +199,10 @@ def graded():
     env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     start = time.perf_counter()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(subs),
-            "--assignment",
+        grade_command(
+            subs,
             A,
-            "--out",
-            str(out),
-            "--jobs",
-            "2",
+            out,
             "--cell-timeout",
             str(CELL_TIMEOUT),
             "--notebook-timeout",
@@ -219,7 +211,7 @@ def graded():
             str(MEMORY_MB),
             "--instructor-dir",
             str(base / "instructor"),
-        ],
+        ),
         cwd=course,
         env=env,
         capture_output=True,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, grade_command
 
 from autograder import report, worker
 from autograder import synthetic as syn
@@ -128,26 +128,8 @@ GRADER_PEAK_LIMIT_MB = 500
 
 
 def _grade_command(course: Path, subs: Path, out: Path, assignment: str, *extra: str, jobs: int = 2) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "autograder",
-        "grade",
-        str(subs),
-        "--assignment",
-        assignment,
-        "--out",
-        str(out),
-        "--jobs",
-        str(jobs),
-        "--cell-timeout",
-        "20",
-        "--notebook-timeout",
-        "90",
-        "--memory",
-        "6144",
-        *extra,
-    ]
+    limits = ("--cell-timeout", "20", "--notebook-timeout", "90", "--memory", "6144")
+    return grade_command(subs, assignment, out, *limits, *extra, jobs=jobs)
 
 
 def _grade(

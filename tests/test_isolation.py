@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, grade_command
 
 from autograder import cgroup, sandbox
 from autograder import synthetic as syn
@@ -68,20 +68,7 @@ def grade(
     course: Path, subs: Path, out: Path, assignment: str, *extra: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(subs),
-            "--assignment",
-            assignment,
-            "--out",
-            str(out),
-            "--jobs",
-            "2",
-            *extra,
-        ],
+        grade_command(subs, assignment, out, *extra),
         cwd=course,
         env={**ENV, **(env or {})},
         capture_output=True,
