@@ -19,8 +19,10 @@ $(UV):
 	@test -s $(VENV)/uv-lock.txt || { echo "requirements.txt pins no uv: add uv to requirements.in, make lock"; exit 1; }
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock.txt
 
+# `uv pip sync`: exactly the lock (what it lacks is removed, nothing is resolved again: see
+# requirements-overrides.txt for what the lock leaves out on purpose).
 $(STAMP): requirements.txt pyproject.toml | $(UV)
-	$(UV) pip install --quiet --python $(PY) --require-hashes --compile-bytecode -r requirements.txt
+	$(UV) pip sync --quiet --python $(PY) --require-hashes --compile-bytecode requirements.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dp100)" >/dev/null
 	$(PY) -m dp100.mlflow_store >/dev/null 2>&1  # the empty MLflow store new workspaces copy
@@ -42,7 +44,8 @@ $(LINT_STAMP): ci-templates/lint/package.json ci-templates/lint/package-lock.jso
 ## Regenerate the lock (requirements.txt: every package pinned, with hashes) from requirements.in.
 ## It keeps the lock's other pins; to move one: make lock LOCK_ARGS="--upgrade-package NAME".
 lock: | $(UV)
-	$(UV) pip compile --quiet requirements.in --generate-hashes --python-version 3.11 -o requirements.txt $(LOCK_ARGS)
+	$(UV) pip compile --quiet requirements.in --generate-hashes --python-version 3.11 \
+	  --override requirements-overrides.txt -o requirements.txt $(LOCK_ARGS)
 
 ## Lint: ruff's checks and its formatter, check only (settings in pyproject.toml).
 lint: $(STAMP)

@@ -140,7 +140,11 @@ def build_venv(root: Path) -> Path:
         _run([_python(), "-m", "venv", "--without-pip", str(venv)])  # uv installs; no pip needed inside
         # --compile-bytecode: uv writes no .pyc by default, and users cannot write them into this
         # root-owned venv, so every kernel would compile mlflow, sklearn... from source at each import.
-        _run(uv_pip + ["--require-hashes", "--compile-bytecode", "-r", str(REPO / "requirements.txt")])
+        # sync: exactly the lock, nothing resolved again (requirements-overrides.txt: what it leaves out)
+        _run(
+            [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), "--require-hashes"]
+            + ["--compile-bytecode", str(REPO / "requirements.txt")]
+        )
         stamp.write_text(want)
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).

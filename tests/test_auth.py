@@ -150,7 +150,8 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
 @pytest.fixture()
 def upstream():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for the loop to look, and the default 0.5 s is paid by every test
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     _Upstream.seen.clear()
     yield server.server_address[1]

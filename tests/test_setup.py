@@ -65,8 +65,21 @@ def test_the_lock_holds_what_requirements_in_chose():
 
 
 def test_conda_environment_installs_the_same_pins():
-    text = (ROOT / "environment.yml").read_text()
-    assert "-r requirements.txt" in text and "python=3.11" in text
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+    post_build = (ROOT / "postBuild").read_text()  # conda and Binder install the lock from it
+    assert "pip install --no-deps --require-hashes -r requirements.txt" in post_build
+
+
+def test_the_lock_leaves_out_the_slow_iri_checker():
+    """rfc3987-syntax builds Earley parsers when jsonschema is imported: ~1 s of CPU in every process
+    that imports nbformat (nbgrader, the grader, Jupyter). requirements-overrides.txt keeps it out."""
+    assert "rfc3987-syntax" in (ROOT / "requirements-overrides.txt").read_text()
+    assert "--override requirements-overrides.txt" in (ROOT / "Makefile").read_text()
+    locked = _pins("\n".join(_lock_entries()))
+    assert "rfc3987-syntax" not in locked and "lark" not in locked, "`make lock` ran without its overrides"
+    import importlib.util
+
+    assert importlib.util.find_spec("rfc3987_syntax") is None, "the venv is not the lock: run `make venv` (uv pip sync)"
 
 
 def test_ci_runs_the_readme_test_command():
