@@ -7,23 +7,29 @@ source. Each notebook run costs 10-20 s (it runs the whole assignment), so they 
 - the course of the assignment itself, graded with two students:
   ``solution`` (the source notebook, executed from the top: full marks on every graded cell) and
   ``release`` (the untouched student edition: zero on every graded cell);
-- the catalogue course (tests/answer_catalogue/<assignment>.py), graded with ``ROUNDS`` students:
-  ``wrong<k>`` is the solution with EVERY exercise's answer cell replaced by its k-th wrong answer at
-  once (each must score 0 on its own test cell, every other graded cell keeps full marks). Right
-  answers ride in a wrong round where their exercise has no wrong answer (graded downstream of the
-  other exercises' wrong answers: they must keep full marks).
+- the catalogue course (tests/answer_catalogue/<assignment>.py): ``wrong0``, the solution with EVERY
+  exercise's answer cell replaced by its first wrong answer at once (each must score 0 on its own
+  test cell, every other graded cell keeps full marks: no exercise depends on another's answer).
 
-An exercise with more catalogue entries than rounds (a 4th or 5th wrong answer, a right answer with
-no free round) does not buy a whole extra notebook run: the catalogue course's source carries, just
-after that exercise's test cell, a copy of the exercise per extra entry: its answer cell and its
-test cell (hidden tests included) under new grade ids ``<test id>__extra<j>``. Cells around them save
-the names the exercise's answers bind (before its answer and after its test), give each copy the
-names as they were before the answer, and give the rest of the notebook the names as the exercise
-left them. The last wrong round grades the copies' entries; the other rounds run them unanswered
-(they must score 0). What a copy cannot undo (an MLflow run it logged, a cluster it registered)
-stays: if that changes a result, a cell loses points it should keep or a wrong answer keeps points,
-and the test fails; where a right answer depends on such state, the catalogue's ``NOT_AS_COPY``
-gives it a ``right<j>`` round of its own.
+Every other catalogue entry (the 2nd-5th wrong answers, the right answers) does not buy a whole
+notebook run: the catalogue course's source carries, just after each exercise's test cell, a copy of
+the exercise per entry: its answer cell and its test cell (hidden tests included) under new grade
+ids ``<test id>__extra<j>``. Cells around them save the names the exercise's answers bind (before
+its answer and after its test), give each copy the names as they were before the answer, and give
+the rest of the notebook the names as the exercise left them. So a copy starts where the exercise
+started in ``wrong0``: downstream of every other exercise's wrong answer.
+
+What a copy cannot undo (an MLflow run it logged, a file it uploaded, a version it registered)
+stays. Two things keep that honest:
+- the **control**: the last copy of every copied exercise is the exercise's own solution, which
+  must keep full marks. It starts from the state the wrong copies started from, after all of them
+  ran, so a wrong copy cannot pass for "caught" because the state it started from was broken. The
+  controls found the exercises whose checks read such state;
+- those exercises are listed in the catalogue's ``NO_COPIES``: each of their entries is graded as
+  the exercise's own answer in a whole-notebook round ``wrong<k>`` (or ``right<k>``), and so is a
+  right answer in ``NOT_AS_COPY`` (one that depends on what the round's wrong answer left on disk).
+  These rounds are the real notebook with some answers changed, so they are graded in the
+  assignment's own course, next to ``solution`` and ``release``.
 
 Tests that read one assignment's grading carry ``xdist_group("nbgrader-<assignment>")`` (see
 ``graded_param``) so that under ``pytest -n 2`` they run in one worker and it is graded once.
@@ -44,19 +50,18 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from autograder.course_files import answer_cells, check_cells, clone, notebook_path, read
+from autograder.course_files import answer_cells, check_cells, clone, notebook_path, read, solution_parts
 from tools import nbgrade
 
 CATALOGUE = ROOT / "tests" / "answer_catalogue"
 
 
-ROUNDS = 3  # wrong rounds (whole notebook runs) per assignment; entries past them ride as copies
 EXTRA = "__extra"  # grade id of a copy: <test id>__extra<j>
 
 
 @dataclass
 class Entry:
-    kind: str  # "wrong", "right", or "blank" (a copy left unanswered)
+    kind: str  # "wrong", "right", or "control" (the exercise's solution as its last copy)
     why: str
     source: str
     exercise: str = ""  # the test id whose answer this is (a copy's grade id names another)
@@ -66,7 +71,7 @@ class Entry:
 class GradedClass:
     assignment: str
     points: dict[str, float]  # grade_id -> points of every graded cell of the assignment
-    catalogue_points: dict[str, float]  # the same for the catalogue course (copies included)
+    points_of: dict[str, dict[str, float]]  # catalogue student -> the same for its notebook (copies included)
     plan: dict[str, dict[str, Entry]]  # catalogue student -> {test id or copy id: entry in that notebook}
     grades: dict[str, dict[str, nbgrade.CellGrade]]  # every student of both courses
     log: str
@@ -89,6 +94,14 @@ def not_as_copy(assignment: str) -> dict[str, str]:
     return _catalogue(assignment).get("NOT_AS_COPY", {})
 
 
+def no_copies(assignment: str) -> dict[str, str]:
+    """``{test id: why}``: exercises whose check reads what earlier answers left on disk (MLflow runs,
+    registered versions, uploaded files), so a copy would start from state its exercise never sees:
+    every entry of theirs is graded as the exercise's own answer, one round each (the catalogue's
+    ``NO_COPIES``; the control copy is how one is found)."""
+    return _catalogue(assignment).get("NO_COPIES", {})
+
+
 def _catalogue(assignment: str) -> dict:
     path = CATALOGUE / f"{assignment}.py"
     return runpy.run_path(str(path)) if path.exists() else {}
@@ -104,34 +117,46 @@ def with_answers(nb, entries: dict[str, str]):
 
 
 def plan_rounds(
-    wrong: dict[str, list], right: dict[str, list], rounds: int = ROUNDS, own_round: frozenset[str] = frozenset()
+    wrong: dict[str, list],
+    right: dict[str, list],
+    own_round: frozenset[str] = frozenset(),
+    no_copies: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, dict[str, Entry]], dict[str, list[Entry]]]:
-    """``({student: {test id: Entry}}, {test id: [Entry graded as a copy]})``: wrong round k holds every
-    exercise's k-th wrong answer; a right answer goes to the first round where its exercise is free;
-    whatever does not fit in ``rounds`` rounds is graded as a copy of its exercise, except the right
-    answers of the exercises in ``own_round``, which get a ``right<j>`` round."""
-    depth = min(rounds, max((len(v) for v in wrong.values()), default=0))
-    plan = {f"wrong{k}": {} for k in range(depth)}
+    """``({student: {test id: Entry}}, {test id: [Entry graded as a copy]})``.
+
+    Round 0 holds every exercise's first wrong answer; the other entries of an exercise are graded as
+    copies of it in round 0, except for the exercises in ``no_copies``, whose k-th wrong answer is
+    the original answer of round k. A right answer goes to the first round where its exercise is
+    free, else is a copy, or gets a round of its own if its exercise is in ``own_round`` or
+    ``no_copies``. A round is ``wrong<k>`` if it holds a wrong answer, else ``right<k>``."""
+    rounds: list[dict[str, Entry]] = [{}]
     extra: dict[str, list[Entry]] = {}
+
+    def into(k: int, tid: str, entry: Entry) -> None:
+        rounds.extend({} for _ in range(k + 1 - len(rounds)))
+        rounds[k][tid] = entry
+
     for tid, entries in wrong.items():
         for k, (why, source) in enumerate(entries):
             entry = Entry("wrong", why, source, tid)
-            if k < depth:
-                plan[f"wrong{k}"][tid] = entry
+            if k == 0 or tid in no_copies:
+                into(k, tid, entry)
             else:
                 extra.setdefault(tid, []).append(entry)
     for tid, entries in right.items():
-        free = (cells for cells in plan.values() if tid not in cells)
-        for j, (why, source) in enumerate(entries):
+        for why, source in entries:
             entry = Entry("right", why, source, tid)
-            cells = next(free, None)
-            if cells is not None:
-                cells[tid] = entry
-            elif tid in own_round:
-                plan.setdefault(f"right{j}", {})[tid] = entry
+            free = next((k for k, cells in enumerate(rounds) if tid not in cells), None)
+            if free is not None:
+                into(free, tid, entry)
+            elif tid in own_round or tid in no_copies:
+                into(len(rounds), tid, entry)
             else:
                 extra.setdefault(tid, []).append(entry)
-    return plan, extra
+    names = [
+        f"{'wrong' if any(e.kind == 'wrong' for e in cells.values()) else 'right'}{k}" for k, cells in enumerate(rounds)
+    ]
+    return dict(zip(names, rounds, strict=True)), extra
 
 
 def bound_names(*sources: str) -> list[str]:
@@ -206,37 +231,42 @@ def grade(assignment: str, workdir: Path) -> GradedClass:
     wrong, right = load_catalogue(assignment)
     known = {tid: e for tid, e in wrong.items() if f"{tid}_answer" in answers}
     known_right = {tid: e for tid, e in right.items() if f"{tid}_answer" in answers}
-    plan, extra = plan_rounds(known, known_right, own_round=frozenset(not_as_copy(assignment)))
+    plan, extra = plan_rounds(
+        known, known_right, own_round=frozenset(not_as_copy(assignment)), no_copies=frozenset(no_copies(assignment))
+    )
+    for tid, entries in extra.items():  # the control: the solution, after the exercise's other copies
+        solution = solution_parts(answers[f"{tid}_answer"].source)[1]
+        entries.append(Entry("control", "the exercise's own solution, as its last copy", solution, tid))
     start = time.perf_counter()
+    # the assignment's course: solution, release, and the rounds past the first (whole-notebook rounds
+    # of NO_COPIES / NOT_AS_COPY entries: the real notebook with some answers changed, no copies)
     own = {"solution": source_path, "release": notebook_path(ROOT, assignment, "release")}
+    first = next(iter(plan), None)
+    for student, cells in plan.items():
+        if student != first or not extra:
+            own[student] = workdir / f"{student}.ipynb"
+            nbformat.write(with_answers(source, {tid: e.source for tid, e in cells.items()}), own[student])
     grades, log = nbgrade.autograde(assignment, own, workdir=workdir / "assignment")
     course = workdir / "assignment" / "course"
     left = survivors(course / "autograded")
-    catalogue_points: dict[str, float] = {}
-    if plan:
+    points = nbgrade.graded_cells(source_path)
+    points_of = {student: points for student in plan}
+    if extra:  # the catalogue course: the first round, with the copies after their exercises
         derived, copies = with_copies(source, extra)
         folder = workdir / "catalogue-source"
         shutil.copytree(source_path.parent, folder)
         nbformat.write(derived, folder / source_path.name)
-        # the last wrong round (where most exercises keep their solution, so a copy's side effect on a
-        # later cell would show) grades the copies' entries; other rounds run them unanswered (score 0)
-        last_wrong = [student for student in plan if student.startswith("wrong")][-1]
-        for student, cells in plan.items():
-            blank = {c: Entry("blank", "unanswered copy", "pass", e.exercise) for c, e in copies.items()}
-            cells.update(copies if student == last_wrong else blank)
-        notebooks = {}
-        for student, cells in plan.items():
-            notebooks[student] = workdir / f"{student}.ipynb"
-            nbformat.write(with_answers(derived, {tid: e.source for tid, e in cells.items()}), notebooks[student])
-        round_grades, round_log = nbgrade.autograde(assignment, notebooks, workdir=workdir / "catalogue", source=folder)
+        plan[first].update(copies)
+        notebook = workdir / f"{first}.ipynb"
+        nbformat.write(with_answers(derived, {tid: e.source for tid, e in plan[first].items()}), notebook)
+        round_grades, round_log = nbgrade.autograde(assignment, {first: notebook}, workdir / "catalogue", folder)
         grades.update(round_grades)
         log += "\n" + round_log
         left += survivors(workdir / "catalogue" / "course" / "autograded")
-        catalogue_points = nbgrade.graded_cells(folder / source_path.name)
+        points_of[first] = nbgrade.graded_cells(folder / source_path.name)
     seconds = time.perf_counter() - start
-    print(f"{assignment}: stock nbgrader graded {len(own) + len(plan)} notebooks in {seconds:.1f} s")
-    points = nbgrade.graded_cells(source_path)
-    return GradedClass(assignment, points, catalogue_points, plan, grades, log, course, left, seconds)
+    print(f"{assignment}: stock nbgrader graded {len(own) + bool(extra)} notebooks in {seconds:.1f} s")
+    return GradedClass(assignment, points, points_of, plan, grades, log, course, left, seconds)
 
 
 def survivors(folder: Path, grace: float = 10.0) -> list[str]:

@@ -5,12 +5,16 @@ plausible wrong answers (`WRONG`) and differently written right answers (`RIGHT`
 new source of that exercise's answer cell `<grade id>_answer`. Stock nbgrader grades them in ONE
 autograde per assignment, together with the honest-grading notebooks (tests/nbgrader_class.py):
 
-- wrong round k: the full solution with EVERY exercise's answer cell replaced by its k-th wrong
+- the wrong round: the full solution with EVERY exercise's answer cell replaced by its first wrong
   answer at once. Each replaced exercise must score 0 on its test cell; every other graded cell
   must keep full marks. Doing all exercises at once also proves that no exercise depends on
   another exercise's answer (teaching cells must not either);
-- right answers: graded in a wrong round where their exercise is free (downstream of the other
-  exercises' wrong answers), else in a right round of their own; they must keep full marks.
+- every other entry is graded in that same notebook as a copy of its exercise (its answer and test
+  cells again, starting from the names the exercise started from): a wrong one must score 0, a
+  right one full marks. The last copy of each exercise is its own solution, the control: it must
+  keep full marks, so the state the copies started from was sound. Exercises whose checks read what
+  an answer left on disk (`NO_COPIES`), and right answers that need a clean disk (`NOT_AS_COPY`),
+  are graded in whole-notebook rounds of their own instead.
 
 So a catalogue entry is a one-cell change of the solution that must lose exactly that cell's points.
 """
@@ -89,12 +93,12 @@ def test_wrong_answers_lose_exactly_their_cell(graded_catalogue):
     failures = []
     for student, entries in c.plan.items():
         got = c.grades.get(student, {})
-        if set(got) != set(c.catalogue_points):
-            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(c.catalogue_points)}")
+        if set(got) != set(c.points_of[student]):
+            failures.append(f"{student}: graded cells {sorted(got)} != {sorted(c.points_of[student])}")
             continue
-        for gid, points in c.catalogue_points.items():
+        for gid, points in c.points_of[student].items():
             score, entry = got[gid].score, entries.get(gid)
-            if entry is not None and entry.kind in ("wrong", "blank") and score != 0:
+            if entry is not None and entry.kind == "wrong" and score != 0:
                 failures.append(f"{student} {_where(gid, entry)}: wrong answer kept {score}/{points}: {entry.why}")
             elif entry is None and score != points:
                 failures.append(
@@ -115,11 +119,14 @@ def test_right_answers_keep_full_marks(graded_catalogue):
     for student, entries in c.plan.items():
         got = c.grades.get(student, {})
         for gid, entry in entries.items():
-            if entry.kind != "right":
+            if entry.kind not in ("right", "control"):
                 continue
             score = got[gid].score if gid in got else "not graded"
-            if score != c.catalogue_points[gid]:
-                failures.append(f"{student} {_where(gid, entry)}: {score}/{c.catalogue_points[gid]}: {entry.why}")
+            if score != c.points_of[student][gid]:
+                failures.append(f"{student} {_where(gid, entry)}: {score}/{c.points_of[student][gid]}: {entry.why}")
+    copied = {e.exercise for entries in c.plan.values() for gid, e in entries.items() if gid != e.exercise}
+    controlled = {e.exercise for entries in c.plan.values() for e in entries.values() if e.kind == "control"}
+    assert copied == controlled, f"copied exercises without a control: {copied - controlled}"
     right = {(e.exercise, e.source) for entries in c.plan.values() for e in entries.values() if e.kind == "right"}
     _, catalogue = load(c.assignment)
     assert len(right) == sum(len(v) for v in catalogue.values()), "a right answer of the catalogue was not graded"

@@ -56,6 +56,10 @@ def autograde(
     shutil.copytree(source or ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     log = []
+    # the class's gradebook, made here with nbgrader's own Gradebook: its students, and its schema
+    # revision read in process (nbgrader would start an `alembic heads` process and one more nbgrader
+    # process for `db student import`, ~1-2 s of CPU each). The grading itself is nbgrader's CLI.
+    new_gradebook(course / "gradebook.db", list(submissions))
     gen = _run(NBGRADER + ["generate_assignment", assignment, "--force"], course)
     log.append(gen.stdout + gen.stderr)
     if gen.returncode != 0:
@@ -64,13 +68,6 @@ def autograde(
         dest = course / "submitted" / student / assignment
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(nb, dest / f"{assignment}.ipynb")
-    # one `db student import` for the class, not one nbgrader process per student (2 s each)
-    roster = tmp / "students.csv"
-    roster.write_text("id\n" + "".join(f"{student}\n" for student in submissions))
-    add = _run(NBGRADER + ["db", "student", "import", str(roster)], course)
-    log.append(add.stdout + add.stderr)
-    if add.returncode != 0:
-        raise GradingError(f"db student import failed:\n{log[-1]}")
     auto = _run(NBGRADER + ["autograde", assignment, "--force"], course)
     log.append(auto.stdout + auto.stderr)
     if PORT_RACE in log[-1]:  # a kernel lost a TCP port to another process: grade again, once
@@ -79,6 +76,17 @@ def autograde(
     if auto.returncode != 0:
         raise GradingError(f"autograde failed:\n{log[-1]}")
     return read_gradebook(course, assignment, list(submissions)), "\n".join(log)
+
+
+def new_gradebook(path: Path, students: list[str]) -> None:
+    """An nbgrader gradebook at ``path`` (kept if it exists) holding ``students``."""
+    from nbgrader.api import Gradebook
+
+    from autograder.gradebook import alembic_head_in_process
+
+    with alembic_head_in_process(), Gradebook(f"sqlite:///{path}") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
 
 
 def read_gradebook(course: Path, assignment: str, students: list[str]) -> dict[str, dict[str, CellGrade]]:

@@ -316,3 +316,14 @@ RIGHT = {
 # this one gets the cluster by name before creating it, so as a copy it would get the one the round's
 # own wrong answer had just registered under that name.
 NOT_AS_COPY = {"nb01_compute_create": "get-or-create reuses the cluster the round's wrong answer registered"}
+
+# Exercises graded one round per entry, never as copies (tests/nbgrader_class.py): their checks read
+# what the answer left on disk or in MLflow, which a copy cannot undo. Found by the control copies
+# (the solution, run again after the wrong copies, lost its points).
+NO_COPIES = {
+    "nb01_datastore": "checks the files under the registered datastore: an earlier copy's upload stays there",
+    "nb01_datastore_upload": "checks exactly which files are under bike_sharing/by_year: earlier uploads stay",
+    "nb01_dataset_versions": "checks the latest registered version is 2: each copy registers one more",
+    "nb01_tracking_uri": "checks the runs of the '01-tracking' experiment: earlier copies' runs stay",
+    "nb01_first_run": "a copy that left its MLflow run open changes the next one's run (MLflow's active run)",
+}

@@ -393,3 +393,9 @@ class TokenCache:
     ],
     "nb04_q_compute_kinds": [("the same set written with set()", 'q_compute_kinds = set("edca")\n')],
 }
+
+# Exercises graded one round per entry, never as copies (tests/nbgrader_class.py): found by the
+# control copy (the solution, run again after the wrong copies, lost its points).
+NO_COPIES = {
+    "nb04_pipeline_version": "publishing under the endpoint again moves its versions on: the check reads them",
+}
