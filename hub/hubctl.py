@@ -134,21 +134,32 @@ def build_venv(root: Path) -> Path:
     venv = root / "venv"
     want = hashlib.sha256((REPO / "requirements.txt").read_bytes()).hexdigest()
     stamp = venv / ".requirements.sha256"
-    uv_pip = [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    into_venv = ["--quiet", "--python", str(venv / "bin" / "python")]
     if not (stamp.exists() and stamp.read_text() == want):
         shutil.rmtree(venv, ignore_errors=True)
         _run([_python(), "-m", "venv", "--without-pip", str(venv)])  # uv installs; no pip needed inside
         # --compile-bytecode: uv writes no .pyc by default, and users cannot write them into this
         # root-owned venv, so every kernel would compile mlflow, sklearn... from source at each import.
         # sync: exactly the lock, nothing resolved again (requirements-overrides.txt: what it leaves out)
-        _run(
-            [_uv(), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), "--require-hashes"]
-            + ["--compile-bytecode", str(REPO / "requirements.txt")]
-        )
+        lock = str(REPO / "requirements.txt")
+        _run([_uv(), "pip", "sync", *into_venv, "--require-hashes", "--compile-bytecode", lock])
         stamp.write_text(want)
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).
-    _run(uv_pip + ["--no-deps", "--reinstall-package", "dp100", "--no-build-isolation", str(REPO)], cwd=str(root))
+    _run(
+        [
+            _uv(),
+            "pip",
+            "install",
+            *into_venv,
+            "--no-deps",
+            "--reinstall-package",
+            "dp100",
+            "--no-build-isolation",
+            str(REPO),
+        ],
+        cwd=str(root),
+    )
     _run(
         [
             str(venv / "bin" / "python"),

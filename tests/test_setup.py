@@ -1,5 +1,6 @@
 """The set-up a newcomer relies on: a hashed lock made from requirements.in, one source of pins, nbgrader OK."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -77,8 +78,6 @@ def test_the_lock_leaves_out_the_slow_iri_checker():
     assert "--override requirements-overrides.txt" in (ROOT / "Makefile").read_text()
     locked = _pins("\n".join(_lock_entries()))
     assert "rfc3987-syntax" not in locked and "lark" not in locked, "`make lock` ran without its overrides"
-    import importlib.util
-
     assert importlib.util.find_spec("rfc3987_syntax") is None, "the venv is not the lock: run `make venv` (uv pip sync)"
 
 
