@@ -19,17 +19,18 @@ its answer and after its test), give each copy the names as they were before the
 the rest of the notebook the names as the exercise left them. So a copy starts where the exercise
 started in ``wrong0``: downstream of every other exercise's wrong answer.
 
-What a copy cannot undo (an MLflow run it logged, a file it uploaded, a version it registered)
-stays. Two things keep that honest:
+What a copy leaves behind (an MLflow run it logged, a file it uploaded, a version it registered)
+would stay for the next copy. Two things keep that honest:
 - the **control**: the last copy of every copied exercise is the exercise's own solution, which
   must keep full marks. It starts from the state the wrong copies started from, after all of them
   ran, so a wrong copy cannot pass for "caught" because the state it started from was broken. The
   controls found the exercises whose checks read such state;
-- those exercises are listed in the catalogue's ``NO_COPIES``: each of their entries is graded as
-  the exercise's own answer in a whole-notebook round ``wrong<k>`` (or ``right<k>``), and so is a
-  right answer in ``NOT_AS_COPY`` (one that depends on what the round's wrong answer left on disk).
-  These rounds are the real notebook with some answers changed, so they are graded in the
-  assignment's own course, next to ``solution`` and ``release``.
+- those exercises are listed in the catalogue's ``FROM_SNAPSHOT``: around each of them the kernel
+  keeps a snapshot of the notebook's folder (its SQLite stores copied with SQLite's backup) and of
+  MLflow's process state (active run, tracking URI, experiment, ``MLFLOW_*`` variables), taken
+  before the exercise's answer and after its test. Every copy starts from the first, restored; the
+  rest of the notebook goes on from the second. So each copy starts from the disk the exercise
+  itself started from (:data:`SNAPSHOT_CODE`).
 
 Tests that read one assignment's grading carry ``xdist_group("nbgrader-<assignment>")`` (see
 ``graded_param``) so that under ``pytest -n 2`` they run in one worker and it is graded once.
@@ -57,6 +58,7 @@ CATALOGUE = ROOT / "tests" / "answer_catalogue"
 
 
 EXTRA = "__extra"  # grade id of a copy: <test id>__extra<j>
+ROUND = "wrong0"  # the catalogue's student: every exercise's first wrong answer, and the copies
 
 
 @dataclass
@@ -88,18 +90,19 @@ def load_catalogue(assignment: str) -> tuple[dict, dict]:
     return _catalogue(assignment).get("WRONG", {}), _catalogue(assignment).get("RIGHT", {})
 
 
-def not_as_copy(assignment: str) -> dict[str, str]:
-    """``{test id: why}``: exercises whose right answers need a round of their own, not a copy (the
-    catalogue's ``NOT_AS_COPY``), e.g. one that reuses what the round's wrong answer left on disk."""
-    return _catalogue(assignment).get("NOT_AS_COPY", {})
+def from_snapshot(assignment: str) -> dict[str, str]:
+    """``{test id: why}``: exercises whose checks read what answers leave on disk or in MLflow (runs,
+    registered versions, uploaded files), so each of their copies starts from a snapshot taken
+    before the exercise's answer (the catalogue's ``FROM_SNAPSHOT``; the control copy is how one is
+    found)."""
+    return _catalogue(assignment).get("FROM_SNAPSHOT", {})
 
 
-def no_copies(assignment: str) -> dict[str, str]:
-    """``{test id: why}``: exercises whose check reads what earlier answers left on disk (MLflow runs,
-    registered versions, uploaded files), so a copy would start from state its exercise never sees:
-    every entry of theirs is graded as the exercise's own answer, one round each (the catalogue's
-    ``NO_COPIES``; the control copy is how one is found)."""
-    return _catalogue(assignment).get("NO_COPIES", {})
+def snapshot_objects(assignment: str) -> dict[str, list[str]]:
+    """``{test id: [names]}``: objects that answers of a ``FROM_SNAPSHOT`` exercise change in place
+    (e.g. ``endpoint.set_default_version``): each copy gets a copy of the object the exercise started
+    with (the catalogue's ``SNAPSHOT_OBJECTS``)."""
+    return _catalogue(assignment).get("SNAPSHOT_OBJECTS", {})
 
 
 def _catalogue(assignment: str) -> dict:
@@ -116,47 +119,20 @@ def with_answers(nb, entries: dict[str, str]):
     return new
 
 
-def plan_rounds(
-    wrong: dict[str, list],
-    right: dict[str, list],
-    own_round: frozenset[str] = frozenset(),
-    no_copies: frozenset[str] = frozenset(),
-) -> tuple[dict[str, dict[str, Entry]], dict[str, list[Entry]]]:
-    """``({student: {test id: Entry}}, {test id: [Entry graded as a copy]})``.
-
-    Round 0 holds every exercise's first wrong answer; the other entries of an exercise are graded as
-    copies of it in round 0, except for the exercises in ``no_copies``, whose k-th wrong answer is
-    the original answer of round k. A right answer goes to the first round where its exercise is
-    free, else is a copy, or gets a round of its own if its exercise is in ``own_round`` or
-    ``no_copies``. A round is ``wrong<k>`` if it holds a wrong answer, else ``right<k>``."""
-    rounds: list[dict[str, Entry]] = [{}]
+def plan_round(wrong: dict[str, list], right: dict[str, list]) -> tuple[dict[str, Entry], dict[str, list[Entry]]]:
+    """``({test id: Entry}, {test id: [Entry graded as a copy]})``: the round ``wrong0`` holds every
+    exercise's first wrong answer; every other entry of an exercise is graded as a copy of it."""
+    first: dict[str, Entry] = {}
     extra: dict[str, list[Entry]] = {}
-
-    def into(k: int, tid: str, entry: Entry) -> None:
-        rounds.extend({} for _ in range(k + 1 - len(rounds)))
-        rounds[k][tid] = entry
-
-    for tid, entries in wrong.items():
-        for k, (why, source) in enumerate(entries):
-            entry = Entry("wrong", why, source, tid)
-            if k == 0 or tid in no_copies:
-                into(k, tid, entry)
-            else:
-                extra.setdefault(tid, []).append(entry)
-    for tid, entries in right.items():
-        for why, source in entries:
-            entry = Entry("right", why, source, tid)
-            free = next((k for k, cells in enumerate(rounds) if tid not in cells), None)
-            if free is not None:
-                into(free, tid, entry)
-            elif tid in own_round or tid in no_copies:
-                into(len(rounds), tid, entry)
-            else:
-                extra.setdefault(tid, []).append(entry)
-    names = [
-        f"{'wrong' if any(e.kind == 'wrong' for e in cells.values()) else 'right'}{k}" for k, cells in enumerate(rounds)
-    ]
-    return dict(zip(names, rounds, strict=True)), extra
+    for kind, table in (("wrong", wrong), ("right", right)):
+        for tid, entries in table.items():
+            for why, source in entries:
+                entry = Entry(kind, why, source, tid)
+                if kind == "wrong" and tid not in first:
+                    first[tid] = entry
+                else:
+                    extra.setdefault(tid, []).append(entry)
+    return first, extra
 
 
 def bound_names(*sources: str) -> list[str]:
@@ -187,12 +163,131 @@ def restore_names(names: list[str], saved: str) -> str:
     return f"for _n in {names!r}:\n    globals().pop(_n, None)\nglobals().update({saved})"
 
 
-def with_copies(source, extra: dict[str, list[Entry]]):
+# Defined in the kernel of a catalogue notebook with FROM_SNAPSHOT exercises (its first cell). The
+# folder is the kernel's working directory: the notebook's own folder, which holds its workspace.
+SNAPSHOT_CODE = r'''
+def _catalogue_files(top):
+    """{relative path: "dir" | "link" | "file"} under ``top`` (sockets, fifos and SQLite journals left out)."""
+    import os
+    from pathlib import Path
+
+    found = {}
+    for folder, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = Path(folder) / name
+            kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file" if path.is_file() else None
+            if kind and not name.endswith(("-journal", "-wal", "-shm")):
+                found[path.relative_to(top)] = kind
+    return found
+
+
+def _catalogue_copy_db(src, dst):
+    """A SQLite database copied page by page under SQLite's locks: open connections see the new content."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(src)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+
+
+def _catalogue_snapshot(objects=()):
+    """The notebook's folder, MLflow's process state and a copy of each named object, kept aside."""
+    import copy
+    import os
+    import shutil
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    tree = Path(tempfile.mkdtemp(prefix="dp100-catalogue-snapshot-"))
+    for rel, kind in sorted(_catalogue_files(Path.cwd()).items()):
+        if kind == "dir":
+            (tree / rel).mkdir(exist_ok=True)
+        elif kind == "link":
+            os.symlink(os.readlink(rel), tree / rel)
+        elif rel.suffix == ".db":
+            _catalogue_copy_db(rel, tree / rel)
+        else:
+            shutil.copy2(rel, tree / rel)
+    state = {"tree": tree, "env": {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}}
+    state["objects"] = {name: copy.copy(globals()[name]) for name in objects}
+    if "mlflow" in sys.modules:
+        import mlflow
+        from mlflow.tracking import fluent
+
+        run = mlflow.active_run()
+        state["mlflow"] = (mlflow.get_tracking_uri(), fluent._active_experiment_id, run and run.info.run_id)
+    return state
+
+
+def _catalogue_restore(state):
+    """The notebook's folder, MLflow's process state and the named objects as :func:`_catalogue_snapshot`
+    kept them (each object as a new copy: the next copy can change it in place too)."""
+    import copy
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    for name in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        del os.environ[name]
+    os.environ.update(state["env"])
+    if "mlflow" in state:
+        import mlflow
+        from mlflow.tracking import fluent
+
+        uri, experiment, run = state["mlflow"]
+        mlflow.set_tracking_uri(uri)  # sets MLFLOW_TRACKING_URI too: the variables as they were
+        fluent._active_experiment_id = experiment
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        os.environ.update(state["env"])
+        for _ in range(10):  # a run left open ends before the store goes back (its end is not kept)
+            if mlflow.active_run() is None or mlflow.active_run().info.run_id == run:
+                break
+            try:
+                mlflow.end_run()
+            except Exception:
+                break  # a run of another store: the control copy shows if that mattered
+    tree, now = state["tree"], _catalogue_files(Path.cwd())
+    kept = _catalogue_files(tree)
+    for rel in sorted(now, key=lambda r: len(r.parts), reverse=True):
+        if kept.get(rel) != now[rel]:
+            if now[rel] == "dir":
+                shutil.rmtree(rel, ignore_errors=True)
+            else:
+                os.unlink(rel)
+    for rel, kind in sorted(kept.items()):
+        if kind == "dir":
+            Path(rel).mkdir(exist_ok=True)
+        elif kind == "link":
+            if not os.path.islink(rel) or os.readlink(rel) != os.readlink(tree / rel):
+                if os.path.lexists(rel):
+                    os.unlink(rel)
+                os.symlink(os.readlink(tree / rel), rel)
+        elif rel.suffix == ".db" and os.path.isfile(rel):
+            _catalogue_copy_db(tree / rel, rel)
+        elif not os.path.isfile(rel) or Path(rel).read_bytes() != (tree / rel).read_bytes():
+            shutil.copy2(tree / rel, rel)
+    globals().update({name: copy.copy(obj) for name, obj in state["objects"].items()})
+
+
+def _catalogue_drop(*states):
+    import shutil
+
+    for state in states:
+        shutil.rmtree(state["tree"], ignore_errors=True)
+'''
+
+
+def with_copies(source, extra: dict[str, list[Entry]], from_snapshot: dict[str, list[str]] | None = None):
     """The catalogue course's source: after the test cell of each exercise in ``extra``, one copy of the
     exercise per extra entry. Cells around them save the names the exercise's answers bind before its
     answer runs and after its test, give each copy the names as they were before the answer, and
-    give the cells after the copies the names as the exercise left them. Returns the notebook and
-    ``{copy id: entry}``."""
+    give the cells after the copies the names as the exercise left them. For the exercises in
+    ``from_snapshot`` (``{test id: [names of objects the answers change in place]}``) they do the same
+    with the notebook's folder, MLflow's state and those objects (:data:`SNAPSHOT_CODE`). Returns the
+    notebook and ``{copy id: entry}``."""
+    from_snapshot = from_snapshot or {}
     nb = clone(source)
     answers, checks = answer_cells(nb), check_cells(nb)
     copies: dict[str, Entry] = {}
@@ -205,67 +300,72 @@ def with_copies(source, extra: dict[str, list[Entry]]):
     for tid, entries in extra.items():
         answer, check = answers[f"{tid}_answer"], checks[tid]
         names = bound_names(answer.source, *(e.source for e in entries))
+        before, after, restore = [save_names(names, "_catalogue_before")], [save_names(names, "_catalogue_after")], ""
+        if tid in from_snapshot:
+            objects = from_snapshot[tid]
+            before.append(f"_catalogue_disk_before = _catalogue_snapshot({objects!r})")
+            after.append(f"_catalogue_disk_after = _catalogue_snapshot({objects!r})")
+            restore = "\n_catalogue_restore(_catalogue_disk_before)"
 
-        after = [code(save_names(names, "_catalogue_after"))]
+        cells = [code("\n".join(after))]
         for j, entry in enumerate(entries):
             copy_id = f"{tid}{EXTRA}{j}"
             copy_answer, copy_check = clone(answer), clone(check)
             copy_answer.metadata["nbgrader"]["grade_id"] = f"{copy_id}_answer"
             copy_check.metadata["nbgrader"]["grade_id"] = copy_id
             copy_answer.id, copy_check.id = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]  # ids must be unique
-            after += [code(restore_names(names, "_catalogue_before")), copy_answer, copy_check]
+            cells += [code(restore_names(names, "_catalogue_before") + restore), copy_answer, copy_check]
             copies[copy_id] = entry
-        after.append(code(restore_names(names, "_catalogue_after")))
+        last = restore_names(names, "_catalogue_after")
+        if tid in from_snapshot:
+            last += "\n_catalogue_restore(_catalogue_disk_after)\n_catalogue_drop(_catalogue_disk_before, _catalogue_disk_after)"
+        cells.append(code(last))
         at_answer = next(i for i, cell in enumerate(nb.cells) if cell is answer)
         at_check = next(i for i, cell in enumerate(nb.cells) if cell is check)
-        nb.cells[at_check + 1 : at_check + 1] = after
-        nb.cells.insert(at_answer, code(save_names(names, "_catalogue_before")))
+        nb.cells[at_check + 1 : at_check + 1] = cells
+        nb.cells.insert(at_answer, code("\n".join(before)))
+    if set(from_snapshot) & set(extra):
+        nb.cells.insert(0, code(SNAPSHOT_CODE.strip()))
     return nb, copies
 
 
 def grade(assignment: str, workdir: Path) -> GradedClass:
-    """Grade the assignment's course (solution, release) and its catalogue course (the rounds)."""
+    """Grade the assignment's course (solution, release) and its catalogue course (``wrong0`` with the copies)."""
     source_path = notebook_path(ROOT, assignment)
     source = read(source_path)
     answers = answer_cells(source)
     wrong, right = load_catalogue(assignment)
     known = {tid: e for tid, e in wrong.items() if f"{tid}_answer" in answers}
     known_right = {tid: e for tid, e in right.items() if f"{tid}_answer" in answers}
-    plan, extra = plan_rounds(
-        known, known_right, own_round=frozenset(not_as_copy(assignment)), no_copies=frozenset(no_copies(assignment))
-    )
+    first, extra = plan_round(known, known_right)
     for tid, entries in extra.items():  # the control: the solution, after the exercise's other copies
         solution = solution_parts(answers[f"{tid}_answer"].source)[1]
         entries.append(Entry("control", "the exercise's own solution, as its last copy", solution, tid))
     start = time.perf_counter()
-    # the assignment's course: solution, release, and the rounds past the first (whole-notebook rounds
-    # of NO_COPIES / NOT_AS_COPY entries: the real notebook with some answers changed, no copies)
     own = {"solution": source_path, "release": notebook_path(ROOT, assignment, "release")}
-    first = next(iter(plan), None)
-    for student, cells in plan.items():
-        if student != first or not extra:
-            own[student] = workdir / f"{student}.ipynb"
-            nbformat.write(with_answers(source, {tid: e.source for tid, e in cells.items()}), own[student])
     grades, log = nbgrade.autograde(assignment, own, workdir=workdir / "assignment")
     course = workdir / "assignment" / "course"
     left = survivors(course / "autograded")
     points = nbgrade.graded_cells(source_path)
-    points_of = {student: points for student in plan}
-    if extra:  # the catalogue course: the first round, with the copies after their exercises
-        derived, copies = with_copies(source, extra)
+    plan: dict[str, dict[str, Entry]] = {}
+    points_of: dict[str, dict[str, float]] = {}
+    if first:  # the catalogue course: the first wrong answers, with the copies after their exercises
+        objects = snapshot_objects(assignment)
+        snapshot = {tid: objects.get(tid, []) for tid in from_snapshot(assignment)}
+        derived, copies = with_copies(source, extra, snapshot)
         folder = workdir / "catalogue-source"
         shutil.copytree(source_path.parent, folder)
         nbformat.write(derived, folder / source_path.name)
-        plan[first].update(copies)
-        notebook = workdir / f"{first}.ipynb"
-        nbformat.write(with_answers(derived, {tid: e.source for tid, e in plan[first].items()}), notebook)
-        round_grades, round_log = nbgrade.autograde(assignment, {first: notebook}, workdir / "catalogue", folder)
+        plan[ROUND] = {**first, **copies}
+        notebook = workdir / f"{ROUND}.ipynb"
+        nbformat.write(with_answers(derived, {tid: e.source for tid, e in plan[ROUND].items()}), notebook)
+        round_grades, round_log = nbgrade.autograde(assignment, {ROUND: notebook}, workdir / "catalogue", folder)
         grades.update(round_grades)
         log += "\n" + round_log
         left += survivors(workdir / "catalogue" / "course" / "autograded")
-        points_of[first] = nbgrade.graded_cells(folder / source_path.name)
+        points_of[ROUND] = nbgrade.graded_cells(folder / source_path.name)
     seconds = time.perf_counter() - start
-    print(f"{assignment}: stock nbgrader graded {len(own) + bool(extra)} notebooks in {seconds:.1f} s")
+    print(f"{assignment}: stock nbgrader graded {len(own) + len(plan)} notebooks in {seconds:.1f} s")
     return GradedClass(assignment, points, points_of, plan, grades, log, course, left, seconds)
 
 

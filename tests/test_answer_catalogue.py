@@ -13,8 +13,8 @@ autograde per assignment, together with the honest-grading notebooks (tests/nbgr
   cells again, starting from the names the exercise started from): a wrong one must score 0, a
   right one full marks. The last copy of each exercise is its own solution, the control: it must
   keep full marks, so the state the copies started from was sound. Exercises whose checks read what
-  an answer left on disk (`NO_COPIES`), and right answers that need a clean disk (`NOT_AS_COPY`),
-  are graded in whole-notebook rounds of their own instead.
+  an answer left on disk or in MLflow (`FROM_SNAPSHOT`) start each copy from a snapshot of the
+  notebook's folder and MLflow state taken before the exercise's answer.
 
 So a catalogue entry is a one-cell change of the solution that must lose exactly that cell's points.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT, assignments
-from nbgrader_class import CATALOGUE, graded_class, graded_param, load_catalogue, not_as_copy
+from nbgrader_class import CATALOGUE, from_snapshot, graded_class, graded_param, load_catalogue, snapshot_objects
 
 from autograder.course_files import answer_cells, notebook_path, read
 from tools import nbgrade
@@ -51,7 +51,12 @@ def test_catalogue_is_complete(assignment):
     answers = answer_cells(nb)
     problems = []
     problems += [
-        f"NOT_AS_COPY[{tid}]: the exercise has no right answer" for tid in not_as_copy(assignment) if tid not in right
+        f"FROM_SNAPSHOT[{tid}]: not a graded test cell" for tid in from_snapshot(assignment) if tid not in graded
+    ]
+    problems += [
+        f"SNAPSHOT_OBJECTS[{tid}]: not in FROM_SNAPSHOT"
+        for tid in snapshot_objects(assignment)
+        if tid not in from_snapshot(assignment)
     ]
     for tid in set(wrong) | set(right):
         if tid not in graded:

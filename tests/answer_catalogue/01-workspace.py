@@ -312,15 +312,12 @@ RIGHT = {
     ],
 }
 
-# Right answers graded in a round of their own, not as a copy inside a round (tests/nbgrader_class.py):
-# this one gets the cluster by name before creating it, so as a copy it would get the one the round's
-# own wrong answer had just registered under that name.
-NOT_AS_COPY = {"nb01_compute_create": "get-or-create reuses the cluster the round's wrong answer registered"}
-
-# Exercises graded one round per entry, never as copies (tests/nbgrader_class.py): their checks read
-# what the answer left on disk or in MLflow, which a copy cannot undo. Found by the control copies
-# (the solution, run again after the wrong copies, lost its points).
-NO_COPIES = {
+# Exercises whose copies each start from a snapshot of the notebook's folder and MLflow state taken
+# before the exercise's answer (tests/nbgrader_class.py): their checks read what answers leave on disk
+# or in MLflow. Found by the control copies (the solution, run again after the wrong copies, lost its
+# points) and by a right answer that gets the cluster a wrong copy had registered.
+FROM_SNAPSHOT = {
+    "nb01_compute_create": "a get-or-create right answer would get the cluster an earlier copy registered",
     "nb01_datastore": "checks the files under the registered datastore: an earlier copy's upload stays there",
     "nb01_datastore_upload": "checks exactly which files are under bike_sharing/by_year: earlier uploads stay",
     "nb01_dataset_versions": "checks the latest registered version is 2: each copy registers one more",

@@ -394,8 +394,12 @@ class TokenCache:
     "nb04_q_compute_kinds": [("the same set written with set()", 'q_compute_kinds = set("edca")\n')],
 }
 
-# Exercises graded one round per entry, never as copies (tests/nbgrader_class.py): found by the
-# control copy (the solution, run again after the wrong copies, lost its points).
-NO_COPIES = {
+# Exercises whose copies each start from a snapshot of the notebook's folder and MLflow state taken
+# before the exercise's answer (tests/nbgrader_class.py): found by the control copy (the solution, run
+# again after the wrong copies, lost its points).
+FROM_SNAPSHOT = {
     "nb04_pipeline_version": "publishing under the endpoint again moves its versions on: the check reads them",
 }
+# Objects those answers change in place (a wrong answer calls bike_endpoint.set_default_version):
+# each copy gets a copy of the one the exercise started with.
+SNAPSHOT_OBJECTS = {"nb04_pipeline_version": ["bike_endpoint"]}
