@@ -17,6 +17,7 @@ import csv
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,13 +117,17 @@ FLIPS = {  # kind: (score, words in the detail)
 }
 
 
-# what a kernel floods the grader with (--memory 6144: the kernel may hold it; the grader must not)
+# what a kernel floods the grader with (--memory 6144: the kernel may hold it; the grader must not).
+# huge_traceback is 8 MB because it must reach the grader: IPython formats a traceback's message in
+# more than linear time, and from ~20 MB on the kernel was still formatting at the 20 s cell timeout
+# (a 500 MB message never left it). display_flood is 1 GB in 2,000 messages: 20,000 messages of 50 KB
+# carried the same bytes at 2.5x the CPU.
 FLOODS = {
     "flood_stdout": "import sys\nchunk = 'x' * 50_000_000\nfor _ in range(40):\n    sys.stdout.write(chunk)\n",
     "one_huge_print": "print('y' * 400_000_000)",
-    "huge_traceback": "raise ValueError('z' * 500_000_000)",
+    "huge_traceback": "raise ValueError('z' * 8_000_000)",
     "display_flood": "from IPython.display import display, HTML, clear_output\n"
-    "for i in range(20_000):\n    display(HTML('<p>' + 'w' * 50_000 + '</p>'))\n    clear_output(wait=True)\n",
+    "for i in range(2_000):\n    display(HTML('<p>' + 'w' * 500_000 + '</p>'))\n    clear_output(wait=True)\n",
 }
 GRADER_PEAK_LIMIT_MB = 500
 
@@ -382,3 +387,6 @@ def test_grader_memory_stays_bounded_while_kernels_flood(graded):
     assert one < GRADER_PEAK_LIMIT_MB, f"a grader process reached {one} MB"
     for sid in FLOODS:
         assert (graded["out"] / "feedback" / sid / A / f"{A}.html").stat().st_size < 5_000_000
+    # the traceback reached the grader, which cut it (a kernel still formatting it proves nothing)
+    page = (graded["out"] / "feedback" / "huge_traceback" / A / f"{A}.html").read_text()
+    assert re.search(r"ValueError</span>: z+\s*\.\.\. \[autograder: cut\]", page), "the 8 MB traceback never arrived"
