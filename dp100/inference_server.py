@@ -3,8 +3,8 @@ real-time endpoint's container) run as a managed subprocess, started and stopped
 
 :class:`InferenceServer` starts ``azmlinfsrv --entry_script score.py --model_dir DIR --port P`` on a
 free port, waits until its health probe answers, and stops its whole process group when you leave
-the ``with`` block, when a cell inside that block fails (:func:`stop_on_cell_error`), when the Python
-process exits (``atexit``) and, on Linux, when the process is killed (``PR_SET_PDEATHSIG``).
+the ``with`` block, when a cell failed and no other cell follows (:func:`stop_on_cell_error`), when
+the Python process exits (``atexit``) and, on Linux, when the process is killed (``PR_SET_PDEATHSIG``).
 dp100/serving.py puts the authentication gate in front of it (the SDK's ``Webservice``).
 """
 
@@ -259,17 +259,45 @@ class InferenceServer:
 # --------------------------------------------------------------------------------------------
 _STOP_ON_ERROR: set[InferenceServer] = set()
 _HOOKED: set[int] = set()
+# After a failed cell the shared servers stop once no other cell has started for this long: a Run All
+# that stopped at the error leaves nothing running, while a run that goes on (nbgrader runs every
+# cell, or you run the next one) keeps its server instead of paying seconds to start it again.
+STOP_AFTER_FAILED_CELL_S = 5.0
+_STOP_LOCK = threading.Lock()  # a stop that has begun ends before the next cell runs
+_stop_timer: threading.Timer | None = None
+
+
+def _stop_unless_a_cell_started(timer: threading.Timer) -> None:
+    with _STOP_LOCK:
+        if _stop_timer is timer:  # not cancelled by a cell that started meanwhile
+            for server in list(_STOP_ON_ERROR):
+                server.stop()
 
 
 def _stop_after_failed_cell(result: Any) -> None:
+    global _stop_timer
     if not getattr(result, "success", True):
-        for server in list(_STOP_ON_ERROR):
-            server.stop()
+        with _STOP_LOCK:
+            if _stop_timer is not None:
+                _stop_timer.cancel()
+            timer = threading.Timer(STOP_AFTER_FAILED_CELL_S, _stop_unless_a_cell_started)
+            timer.args, timer.daemon = (timer,), True
+            _stop_timer = timer
+            timer.start()
+
+
+def _keep_servers_for_the_next_cell(*_: Any) -> None:
+    global _stop_timer
+    with _STOP_LOCK:
+        if _stop_timer is not None:
+            _stop_timer.cancel()
+            _stop_timer = None
 
 
 def stop_on_cell_error(server: InferenceServer) -> bool:
-    """In IPython/Jupyter: stop ``server`` as soon as a cell fails (the next :func:`deploy` that
-    shares it starts it again). Returns False outside IPython, where nothing is registered."""
+    """In IPython/Jupyter: stop ``server`` when a cell fails and no other cell starts within
+    :data:`STOP_AFTER_FAILED_CELL_S` seconds (the next :func:`deploy` that shares it starts it
+    again). Returns False outside IPython, where nothing is registered."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -279,6 +307,7 @@ def stop_on_cell_error(server: InferenceServer) -> bool:
         return False
     _STOP_ON_ERROR.add(server)
     if id(shell) not in _HOOKED:
+        shell.events.register("pre_run_cell", _keep_servers_for_the_next_cell)
         shell.events.register("post_run_cell", _stop_after_failed_cell)
         _HOOKED.add(id(shell))
     return True

@@ -14,7 +14,8 @@ subprocess of your Python process:
   :class:`Webservice` with the SDK v1 surface: ``scoring_uri``, ``get_keys``, ``regen_key``,
   ``get_token``, ``run``, ``get_logs``, ``delete``. Several services may share one running
   server (``deploy(..., server=...)``): starting a server costs seconds, a gate milliseconds.
-  :func:`stop_on_cell_error` stops a shared server as soon as a Jupyter cell fails.
+  :func:`stop_on_cell_error` stops a shared server when a Jupyter cell fails and no other cell
+  starts within a few seconds (a Run All that stopped at the error).
 
 Two facts of ``azmlinfsrv`` 1.4.1 this module handles (see ``docs`` of the course):
 it binds ``0.0.0.0`` (every network interface, and it has no authentication), and gunicorn 26

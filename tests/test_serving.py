@@ -219,22 +219,35 @@ def test_own_server_is_stopped_by_delete(echo):
     assert serving.stop_on_cell_error(service.server) is False, "outside IPython nothing is registered"
 
 
-def test_a_failing_cell_stops_a_shared_server(echo, tmp_path):
+def test_a_failing_cell_stops_a_shared_server_unless_the_run_goes_on(echo, tmp_path):
+    """A failed cell followed at once by another (nbgrader, Run All without stopping) keeps the shared
+    server; a failed cell after which no cell runs (Run All stopped at the error) stops it."""
     script, model_dir = echo
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(c)
         for c in (
-            f"from dp100 import serving\nbackend = serving.InferenceServer({str(script)!r}, {str(model_dir)!r}).start()\n"
-            "assert serving.stop_on_cell_error(backend)",
+            f"from dp100 import inference_server, serving\n"
+            f"backend = serving.InferenceServer({str(script)!r}, {str(model_dir)!r}).start()\n"
+            "assert serving.stop_on_cell_error(backend)\n"
+            "inference_server.STOP_AFTER_FAILED_CELL_S = 1.0\n"
+            "first = backend.process.pid",
+            "1 / 0",
+            "import time\ntime.sleep(1.5)\nprint('kept:', backend.running and backend.process.pid == first)",
             "1 / 0",
             "print('running after the failed cell:', backend.running)",
         )
     ]
-    NotebookClient(
+    client = NotebookClient(
         nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    assert "running after the failed cell: False" in nb.cells[2].outputs[0]["text"]
+    )
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            if i == 4:
+                time.sleep(3.0)  # no cell runs: the run stopped at the error
+            client.execute_cell(cell, i)
+    assert "kept: True" in nb.cells[2].outputs[0]["text"], nb.cells[2].outputs
+    assert "running after the failed cell: False" in nb.cells[4].outputs[0]["text"], nb.cells[4].outputs
     assert wait_gone(f"--entry_script {script}") == []
 
 
