@@ -129,6 +129,38 @@ def _empty_mlflow_store(venv: Path, root: Path) -> None:
         _run([str(venv / "bin" / "python"), "-m", "dp100.mlflow_store"], cwd=str(root))
 
 
+def _site_packages(venv: Path) -> Path:
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def borrow_bytecode(donor: Path, site: Path) -> int:
+    """Link (or copy) into ``site`` the ``.pyc`` that ``donor`` has for each module that is the very
+    same file in both (one inode: uv links both installs to its cache); only from a donor owned by
+    this user. A borrowed ``.pyc`` is checked against its source like any other (compileall
+    recompiles a stale one). Returns how many."""
+    if site.resolve() == donor.resolve() or not donor.is_dir() or donor.stat().st_uid != os.getuid():
+        return 0
+    borrowed = 0
+    for folder, dirs, files in os.walk(donor):
+        here = Path(folder)
+        if here.name != "__pycache__":
+            continue
+        dirs.clear()
+        for name in files:
+            source = here.parent / f"{name.partition('.')[0]}.py"
+            twin = site / source.relative_to(donor)
+            if name.endswith(".pyc") and twin.is_file() and source.is_file() and os.path.samefile(source, twin):
+                target = twin.parent / "__pycache__" / name
+                target.parent.mkdir(exist_ok=True)
+                target.unlink(missing_ok=True)
+                try:
+                    os.link(here / name, target)  # the same bytes: no need to copy them
+                except OSError:  # another file system
+                    shutil.copyfile(here / name, target)
+                borrowed += 1
+    return borrowed
+
+
 def build_venv(root: Path) -> Path:
     """The course's lock in root/venv, every file hash-checked (rebuilt when requirements.txt changes)."""
     venv = root / "venv"
@@ -138,11 +170,14 @@ def build_venv(root: Path) -> Path:
     if not (stamp.exists() and stamp.read_text() == want):
         shutil.rmtree(venv, ignore_errors=True)
         _run([_python(), "-m", "venv", "--without-pip", str(venv)])  # uv installs; no pip needed inside
-        # --compile-bytecode: uv writes no .pyc by default, and users cannot write them into this
-        # root-owned venv, so every kernel would compile mlflow, sklearn... from source at each import.
         # sync: exactly the lock, nothing resolved again (requirements-overrides.txt: what it leaves out)
-        lock = str(REPO / "requirements.txt")
-        _run([_uv(), "pip", "sync", *into_venv, "--require-hashes", "--compile-bytecode", lock])
+        _run([_uv(), "pip", "sync", *into_venv, "--require-hashes", str(REPO / "requirements.txt")])
+        # Bytecode: users cannot write .pyc into this root-owned venv, so without it every kernel would
+        # compile mlflow, sklearn... from source at each import. Compiling all of it costs ~40 CPU-s;
+        # the venv running this script (`make venv`, same lock, same uv cache) has most of it already.
+        site = _site_packages(venv)
+        borrow_bytecode(_site_packages(Path(sys.prefix)), site)
+        _run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(site)])  # the rest
         stamp.write_text(want)
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).

@@ -93,3 +93,27 @@ def test_nbgrader_lab_extension_is_ok():
     out = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True, env=env)
     text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
     assert re.search(r"@jupyter/nbgrader v0\.9\.6 enabled OK", text), text
+
+
+def test_the_hub_venv_borrows_only_bytecode_of_the_very_same_files(tmp_path, monkeypatch):
+    """hubctl links into the hub's venv the .pyc the running venv has for a module only when the
+    module is the same file (one inode, as uv links both installs to its cache) and the venv is ours."""
+    sys.path.insert(0, str(ROOT / "hub"))
+    try:
+        import hubctl
+    finally:
+        sys.path.remove(str(ROOT / "hub"))
+    donor, site = tmp_path / "donor", tmp_path / "site"
+    for folder in (donor / "pkg" / "__pycache__", site / "pkg"):
+        folder.mkdir(parents=True)
+    (donor / "pkg" / "same.py").write_text("A = 1\n")
+    os.link(donor / "pkg" / "same.py", site / "pkg" / "same.py")
+    (donor / "pkg" / "other.py").write_text("B = 1\n")
+    (site / "pkg" / "other.py").write_text("B = 1\n")  # equal text, another file: not borrowed
+    for name in ("same", "other"):
+        (donor / "pkg" / "__pycache__" / f"{name}.cpython-311.pyc").write_bytes(b"bytecode")
+    assert hubctl.borrow_bytecode(donor, site) == 1
+    assert (site / "pkg" / "__pycache__" / "same.cpython-311.pyc").read_bytes() == b"bytecode"
+    assert not (site / "pkg" / "__pycache__" / "other.cpython-311.pyc").exists()
+    monkeypatch.setattr(hubctl.os, "getuid", lambda: os.stat(donor).st_uid + 1)
+    assert hubctl.borrow_bytecode(donor, site) == 0, "a venv another user can write is not trusted"
