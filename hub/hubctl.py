@@ -36,6 +36,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,10 +130,6 @@ def _empty_mlflow_store(venv: Path, root: Path) -> None:
         _run([str(venv / "bin" / "python"), "-m", "dp100.mlflow_store"], cwd=str(root))
 
 
-def _site_packages(venv: Path) -> Path:
-    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-
-
 def borrow_bytecode(donor: Path, site: Path) -> int:
     """Link (or copy) into ``site`` the ``.pyc`` that ``donor`` has for each module that is the very
     same file in both (one inode: uv links both installs to its cache); only from a donor owned by
@@ -175,9 +172,11 @@ def build_venv(root: Path) -> Path:
         # Bytecode: users cannot write .pyc into this root-owned venv, so without it every kernel would
         # compile mlflow, sklearn... from source at each import. Compiling all of it costs ~40 CPU-s;
         # the venv running this script (`make venv`, same lock, same uv cache) has most of it already.
-        site = _site_packages(venv)
-        borrow_bytecode(_site_packages(Path(sys.prefix)), site)
-        _run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(site)])  # the rest
+        site = next((venv / "lib").glob("python3*/site-packages"))
+        borrow_bytecode(Path(sysconfig.get_paths()["purelib"]), site)
+        # the rest; like uv's --compile-bytecode, a file that does not compile is left to fail at import
+        compile_rest = "import compileall, sys; compileall.compile_dir(sys.argv[1], quiet=2, workers=0)"
+        _run([str(venv / "bin" / "python"), "-c", compile_rest, str(site)])
         stamp.write_text(want)
     # dp100 itself: always the checkout's current code, copied in (never an editable link), built with
     # the lock's setuptools (no unhashed download).
