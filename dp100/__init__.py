@@ -18,7 +18,8 @@ there is no import cycle, no module over 500 lines and no private name imported 
 - runs (02): ``tracking`` (MLflow client per workspace), ``run_logging`` (log, log_list, tag,
   upload_file, written once), ``log_stream`` (following a job), ``snapshot``, ``experiment``
   (Experiment, Run), ``run_config`` (RunConfiguration, ScriptRunConfig, Estimator),
-  ``script_runner`` (the process that runs a script), ``run_context`` (``Run.get_context()``
+  ``script_runner`` (the process that runs a script), ``script_zygote`` (forks it with the imports
+  done), ``run_context`` (``Run.get_context()``
   inside a script); facade ``runs``.
 - pipelines (02, 04): ``pipeline_data``, ``pipeline_steps``, ``pipeline_run``,
   ``pipeline_definition`` (Pipeline, PublishedPipeline, PipelineEndpoint); facade ``pipeline``.

@@ -1,7 +1,7 @@
 """The process that runs a submitted script: local equivalent of an Azure ML compute node running a script run (SDK v1).
 
 A script runs as its own process in a copy of its snapshot (the node's local disk, deleted after
-the run). While it runs its output streams to ``user_logs/std_log.txt`` and ``./logs`` is uploaded;
+the run), forked by :mod:`dp100.script_zygote` with pandas and scikit-learn already imported. While it runs its output streams to ``user_logs/std_log.txt`` and ``./logs`` is uploaded;
 it is stopped after ``max_run_duration_seconds``; when it ends, what it logged through
 ``Run.get_context()``, its ``./outputs`` and ``./logs`` and its status are recorded in MLflow. A run
 that cannot be recorded still ends (Failed), never hangs in Running.
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dp100 import script_zygote
 from dp100.log_stream import LoggedJob
 from dp100.run_context import METRICS_FILE, TAGS_FILE, logged_files, read_jsonl, script_environment
 from dp100.snapshot import upload_snapshot
@@ -48,6 +49,28 @@ def _kill_live_jobs() -> None:
     """No script outlives the Python process that started it."""
     for job in list(_LIVE):
         job.cancel()
+
+
+def _start_process(command: ScriptCommand, workdir: Path, env: dict[str, str]):
+    """The script's process: forked by this process's zygote (dp100/script_zygote.py: the imports
+    are done once), or, where there is no fork or the zygote fails, a new interpreter."""
+    if hasattr(os, "fork"):
+        try:
+            return script_zygote.spawn([command.script, *command.arguments], str(workdir), env)
+        except OSError:
+            pass
+    return subprocess.Popen(
+        [sys.executable, "-u", command.script, *command.arguments],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+        errors="replace",
+        start_new_session=(os.name == "posix"),
+    )
 
 
 class ScriptJob(LoggedJob):
@@ -93,18 +116,7 @@ class ScriptJob(LoggedJob):
                 script_environment(run_id, job.control, workspace.root, experiment_name, command.inputs, parent_id)
             )
             env.update({"PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"})
-            job.proc = subprocess.Popen(
-                [sys.executable, "-u", command.script, *command.arguments],
-                cwd=job.workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-                errors="replace",
-                start_new_session=(os.name == "posix"),
-            )
+            job.proc = _start_process(command, job.workdir, env)
         except Exception as exc:
             job.reason = f"could not start {command.script}: {type(exc).__name__}: {exc}"
             job._finish()
