@@ -2,7 +2,8 @@
 
 For every assignment, stock nbgrader autogrades, in one course (tests/nbgrader_class.py, shared with
 the wrong-answer catalogue):
-- the solution (the source notebook, executed from the top): full marks on every graded cell;
+- the solution (the source notebook, executed from the top): full marks on every graded cell, and
+  no error in any cell (teaching cells included);
 - the untouched release notebook: zero on every graded cell.
 nbgrader itself must not fail on either.
 """
@@ -26,6 +27,19 @@ def test_solution_gets_full_marks_on_every_cell(graded):
     short = {gid: (g.score, g.max_score) for gid, g in got.items() if g.score != g.max_score}
     assert not short, f"{graded.assignment} solution loses points on {short}\n{graded.log[-4000:]}"
     assert all(g.max_score == cells[gid] > 0 for gid, g in got.items())
+
+
+def test_solution_runs_without_an_error_in_any_cell(graded):
+    """Teaching cells are not graded: a demo that broke would only show as an error in the run."""
+    nb = graded.executed("solution")
+    errors = [
+        (i, f"{o.ename}: {o.evalue}"[:300])
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    assert not errors, f"{graded.assignment} solution: errors in cells {errors}"
 
 
 def test_release_gets_zero_on_every_cell(graded):
