@@ -16,12 +16,15 @@ and ends when that process does (its socket closes). :class:`ScriptProcess` is w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 #: What the zygote imports before its first fork: what the course's scripts import.
@@ -76,7 +79,7 @@ class Zygote:
         theirs.close()
         self.sock = ours
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[threading.Event, int, list[ScriptProcess]]] = {}
+        self._pending: dict[int, tuple[Future, int]] = {}  # request -> (its ScriptProcess, its pipe)
         self._running: dict[int, ScriptProcess] = {}
         self._next = 0
         self.alive = True
@@ -85,18 +88,22 @@ class Zygote:
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> ScriptProcess:
         """Fork a child that runs the script ``argv[0]`` with the arguments ``argv[1:]``."""
         read_end, write_end = os.pipe()
-        event, box = threading.Event(), []
+        started: Future = Future()
+        with self._lock:
+            self._next += 1
+            req = self._next
+            self._pending[req] = (started, read_end)
         try:
+            body = json.dumps({"id": req, "argv": argv, "cwd": cwd, "env": env}).encode()
+            socket.send_fds(self.sock, [body], [write_end])
+            return started.result(timeout=60)
+        except (OSError, TimeoutError) as exc:
             with self._lock:
-                self._next += 1
-                self._pending[self._next] = (event, read_end, box)
-                body = json.dumps({"id": self._next, "argv": argv, "cwd": cwd, "env": env}).encode()
-                socket.send_fds(self.sock, [body], [write_end])
+                if self._pending.pop(req, None) is not None:
+                    os.close(read_end)
+            raise OSError(f"the script zygote did not start the script: {exc}") from exc
         finally:
             os.close(write_end)  # the child holds it now: the pipe ends when the child does
-        if not event.wait(60) or not box:
-            raise OSError("the script zygote ended before it started the script")
-        return box[0]
 
     def _read(self) -> None:
         try:
@@ -107,19 +114,23 @@ class Zygote:
                 msg = json.loads(data)
                 with self._lock:
                     if "pid" in msg:  # registered here, before any exit of it can be read
-                        event, read_end, box = self._pending.pop(msg["id"])
+                        if msg["id"] not in self._pending:  # its caller gave up waiting: end it
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(msg["pid"], signal.SIGKILL)
+                            continue
+                        started, read_end = self._pending.pop(msg["id"])
                         self._running[msg["pid"]] = proc = ScriptProcess(msg["pid"], read_end)
-                        box.append(proc)
-                        event.set()
+                        started.set_result(proc)
                     elif (proc := self._running.pop(msg["exit"], None)) is not None:
                         proc._end(msg["code"])
         except OSError:
             pass
         with self._lock:
             self.alive = False
-            for event, read_end, _ in self._pending.values():
+            for started, read_end in self._pending.values():
                 os.close(read_end)
-                event.set()
+                started.set_exception(OSError("the script zygote ended"))
+            self._pending.clear()
             for proc in self._running.values():
                 proc._end(-9)  # the zygote was killed: its children are no longer reported
 
@@ -142,7 +153,6 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str]) -> ScriptProcess:
 def _serve(sock: socket.socket) -> None:
     import importlib
     import select
-    import signal
 
     for name in PRELOAD:
         try:
@@ -190,7 +200,6 @@ def _child(req: dict[str, Any], out: int) -> None:
     import atexit
     import builtins
     import io
-    import signal
     import traceback
     import types
 

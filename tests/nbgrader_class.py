@@ -226,21 +226,19 @@ def _catalogue_restore(state):
     import copy
     import os
     import shutil
-    import sys
     from pathlib import Path
 
-    for name in [k for k in os.environ if k.startswith("MLFLOW_")]:
-        del os.environ[name]
-    os.environ.update(state["env"])
     if "mlflow" in state:
         import mlflow
         from mlflow.tracking import fluent
 
         uri, experiment, run = state["mlflow"]
-        mlflow.set_tracking_uri(uri)  # sets MLFLOW_TRACKING_URI too: the variables as they were
+        mlflow.set_tracking_uri(uri)  # (it sets MLFLOW_TRACKING_URI too: the variables come next)
         fluent._active_experiment_id = experiment
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-        os.environ.update(state["env"])
+    for name in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        del os.environ[name]
+    os.environ.update(state["env"])
+    if "mlflow" in state:
         for _ in range(10):  # a run left open ends before the store goes back (its end is not kept)
             if mlflow.active_run() is None or mlflow.active_run().info.run_id == run:
                 break

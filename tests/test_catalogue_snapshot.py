@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
-import mlflow
 from nbgrader_class import SNAPSHOT_CODE
 
 
@@ -17,6 +16,8 @@ class Endpoint:
 
 
 def test_restore_undoes_what_a_copy_left(tmp_path, monkeypatch):
+    import mlflow  # here, not at collection: importing it costs every test worker 1.5 CPU-s
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     kernel = {"Endpoint": Endpoint}
