@@ -75,6 +75,9 @@ class Zygote:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # its own output would land in the running notebook cell
             stderr=subprocess.DEVNULL,
+            # not in the kernel's process group: an interrupt (SIGINT to the group) would end it, and
+            # at shutdown ipykernel waits seconds for every child of its group to be gone
+            start_new_session=True,
         )
         theirs.close()
         self.sock = ours

@@ -57,3 +57,42 @@ def test_a_killed_zygote_ends_its_runs_and_the_next_run_gets_a_new_one(tmp_path)
     os.killpg(proc.pid, 9)  # the orphan: the runner kills a run's process group when it stops it
     code, _ = run(tmp_path, "0")
     assert code == 0 and script_zygote._ZYGOTE is not old
+
+
+def test_the_zygote_is_outside_its_callers_process_group_and_ends_with_it(tmp_path):
+    """Outside the group: a kernel interrupt (ipykernel signals its whole process group) does not end
+    it, and a kernel shutting down does not wait for it (ipykernel waits for every child of its
+    group to be gone, seconds when the child is a zombie). It still ends when its caller does."""
+    import subprocess
+    import time
+
+    import psutil
+
+    (tmp_path / "job.py").write_text("print('ran')\n")
+    caller = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os\nfrom dp100 import script_zygote\n"
+            f"p = script_zygote.spawn(['job.py'], {str(tmp_path)!r}, dict(os.environ))\n"
+            "assert p.wait(30) == 0 and p.stdout.read() == 'ran\\n'\n"
+            "z = script_zygote._ZYGOTE.proc.pid\n"
+            "print(z, os.getpgid(z) != os.getpgrp(), os.getsid(z) == z)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert caller.returncode == 0, caller.stderr
+    pid, own_group, own_session = caller.stdout.split()
+    assert (own_group, own_session) == ("True", "True"), caller.stdout
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the zygote {pid} outlived the process that started it")
