@@ -58,6 +58,28 @@ def load_config(course_root: Path) -> Config:
     return Config()
 
 
+def generate_assignment(course: Path, assignment: str, config: Config | None = None) -> dict:
+    """nbgrader's own ``generate_assignment --force`` for the course in folder ``course``, run in this
+    process through ``NbGraderAPI`` (as the formgrader runs it), with the course's gradebook
+    ``course/gradebook.db``. Returns nbgrader's ``{"success", "log", "error"}``. ``config``: the
+    course's configuration (default: its nbgrader_config.py). Spares an nbgrader process (~1.5 s of
+    CPU to start) and, for a new gradebook, the `alembic` subprocess that stamps it."""
+    from nbgrader.apps import NbGraderAPI  # heavy import: only here
+
+    course = Path(course).resolve()
+    config = config if config is not None else load_config(course)
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    cwd = os.getcwd()
+    try:
+        os.chdir(course)
+        api = NbGraderAPI(config=config)
+        with gradebook.alembic_head_in_process():  # its new gradebook, without an `alembic` subprocess
+            return api.generate_assignment(assignment, force=True, create=True)
+    finally:
+        os.chdir(cwd)
+
+
 def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
     course_root = Path(course_root).resolve()
     src = course_root / "source" / assignment
@@ -84,20 +106,8 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "workspace*", "mlruns*"),
     )
     config = load_config(course_root)
-    config.CourseDirectory.root = str(course)
     config.CourseDirectory.course_id = config.CourseDirectory.get("course_id", "course") or "course"
-    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-
-    from nbgrader.apps import NbGraderAPI  # heavy import: only here, once per run
-
-    cwd = os.getcwd()
-    try:
-        os.chdir(course)
-        api = NbGraderAPI(config=config)
-        with gradebook.alembic_head_in_process():  # its new gradebook, without an `alembic` subprocess
-            result = api.generate_assignment(assignment, force=True, create=True)
-    finally:
-        os.chdir(cwd)
+    result = generate_assignment(course, assignment, config)
     if not result.get("success"):
         raise SetupError(
             f"nbgrader generate_assignment {assignment} failed:\n"

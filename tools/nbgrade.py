@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import course_files  # noqa: E402
+from autograder.course import generate_assignment  # noqa: E402
 from tools.release import venv_env  # noqa: E402
 
 NBGRADER = [sys.executable, "-m", "nbgrader"]
@@ -77,12 +78,13 @@ def autograde(
     log = []
     # the class's gradebook, made here with nbgrader's own Gradebook: its students, and its schema
     # revision read in process (nbgrader would start an `alembic heads` process and one more nbgrader
-    # process for `db student import`, ~1-2 s of CPU each). The grading itself is nbgrader's CLI.
+    # process for `db student import`, ~1-2 s of CPU each); generate_assignment too, through nbgrader's
+    # own API. The grading itself is nbgrader's CLI, as an instructor runs it.
     new_gradebook(course / "gradebook.db", list(submissions))
-    gen = _run(NBGRADER + ["generate_assignment", assignment, "--force"], course)
-    log.append(gen.stdout + gen.stderr)
-    if gen.returncode != 0:
-        raise GradingError(f"generate_assignment failed:\n{log[-1]}")
+    gen = generate_assignment(course, assignment)  # nbgrader's own, in this process (no nbgrader process)
+    log.append(gen.get("log", ""))
+    if not gen.get("success"):
+        raise GradingError(f"generate_assignment failed:\n{gen.get('error') or ''}\n{log[-1]}")
     for student, nb in submissions.items():
         dest = course / "submitted" / student / assignment
         dest.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import html
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from autograder.course import generate_assignment  # noqa: E402
 from autograder.course_files import (  # noqa: E402
     answer_cells,
     assignments,
@@ -100,15 +100,11 @@ def build(root: Path, only: list[str] | None = None) -> list[Path]:
     """Build release/ and notebooks/ under ``root``; return the files written."""
     written = []
     for assignment in only or assignments(root):
-        proc = subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--log-level=WARN"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            env=venv_env(),
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}{proc.stderr}")
+        result = generate_assignment(root, assignment)  # nbgrader's own, in this process
+        if not result.get("success"):
+            raise SystemExit(
+                f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or ''}\n{result.get('log', '')}"
+            )
         release_path = notebook_path(root, assignment, "release")
         release = read(release_path)
         strip_for_release(release)
