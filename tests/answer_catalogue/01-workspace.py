@@ -12,7 +12,7 @@ _ENV = (
 )
 _CREATE = 'train_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_DS11_V2", {nodes})\n{create}\n{wait}'
 _POOL = (
-    "spans = cluster.map(timed_job, [0.5] * 6)\n\n\n"
+    "spans = cluster.map(timed_job, [0.25] * 6)\n\n\n"
     "def peak_concurrency(spans):\n    return {body}\n\n\npeak = peak_concurrency(spans)\n"
 )
 _STORE = (
@@ -283,7 +283,7 @@ RIGHT = {
     "nb01_compute_pool": [
         (
             "submit + result, and a sweep over start/end events",
-            "futures = [cluster.submit(timed_job, 0.5) for _ in range(6)]\n"
+            "futures = [cluster.submit(timed_job, 0.25) for _ in range(6)]\n"
             "spans = [f.result() for f in futures]\n\n\n"
             "def peak_concurrency(spans):\n"
             "    # at equal times an end (-1) sorts before a start (+1): intervals are half-open\n"
