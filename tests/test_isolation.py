@@ -488,7 +488,7 @@ def test_cgroup_limits_and_removal():
 
 # -- determinism: the kernel's own messaging errors never reach a cell --------------------------
 async def _cell_with_intruder(km) -> tuple[list[dict], str]:
-    """Run a 3 s cell while something that is not a Jupyter client sends a bare frame to the
+    """Run a 1.5 s cell while something that is not a Jupyter client sends a bare frame to the
     kernel's control socket (what a heartbeat 'ping' does when two kernels got the same port)."""
     import zmq
     import zmq.asyncio
@@ -503,7 +503,7 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
         await kc.wait_for_ready(timeout=60)
 
         async def intruder():
-            await asyncio.sleep(1)
+            await asyncio.sleep(0.5)  # the cell below is running by then
             sock = ctx.socket(zmq.DEALER)
             address = (
                 f"ipc://{km.ip}-{km.control_port}" if km.transport == "ipc" else f"tcp://{km.ip}:{km.control_port}"
@@ -515,7 +515,7 @@ async def _cell_with_intruder(km) -> tuple[list[dict], str]:
 
         task = asyncio.ensure_future(intruder())
         await kc.execute_interactive(
-            "import logging, time\nlogging.basicConfig()\ntime.sleep(3)", timeout=60, output_hook=outputs.append
+            "import logging, time\nlogging.basicConfig()\ntime.sleep(1.5)", timeout=60, output_hook=outputs.append
         )
         await task
     finally:
