@@ -118,16 +118,18 @@ FLIPS = {  # kind: (score, words in the detail)
 
 
 # what a kernel floods the grader with (--memory 6144: the kernel may hold it; the grader must not).
+# The streams are 1 GB and 600 MB, more than the grader's limit (GRADER_PEAK_LIMIT_MB), so a grader
+# that kept them would fail; its peak was ~113 MB with 2 GB as with 1 GB, and every byte costs CPU.
 # huge_traceback is 8 MB because it must reach the grader: IPython formats a traceback's message in
 # more than linear time, and from ~20 MB on the kernel was still formatting at the 20 s cell timeout
-# (a 500 MB message never left it). display_flood is 1 GB in 2,000 messages: 20,000 messages of 50 KB
+# (a 500 MB message never left it). display_flood is sent in messages of 500 KB: messages of 50 KB
 # carried the same bytes at 2.5x the CPU.
 FLOODS = {
-    "flood_stdout": "import sys\nchunk = 'x' * 50_000_000\nfor _ in range(40):\n    sys.stdout.write(chunk)\n",
+    "flood_stdout": "import sys\nchunk = 'x' * 50_000_000\nfor _ in range(20):\n    sys.stdout.write(chunk)\n",
     "one_huge_print": "print('y' * 400_000_000)",
     "huge_traceback": "raise ValueError('z' * 8_000_000)",
     "display_flood": "from IPython.display import display, HTML, clear_output\n"
-    "for i in range(2_000):\n    display(HTML('<p>' + 'w' * 500_000 + '</p>'))\n    clear_output(wait=True)\n",
+    "for i in range(1_200):\n    display(HTML('<p>' + 'w' * 500_000 + '</p>'))\n    clear_output(wait=True)\n",
 }
 GRADER_PEAK_LIMIT_MB = 500
 
