@@ -97,7 +97,11 @@ def _cases(subs: Path, course: Path, out: Path, secret: str) -> None:
     w(
         subs,
         "loop_no_interrupt",
-        syn.with_code(full, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+        # it sleeps rather than spins: ignoring the interrupt is the case (`loop` spins), and a spin
+        # until the kill would burn ~8 s of CPU that the other tests wait for
+        syn.with_code(
+            full, "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)"
+        ),
     )
     slow = syn.student_notebook("full")
     for k in range(5):  # each cell is under the per-cell timeout; together they pass the notebook cap
