@@ -58,12 +58,13 @@ def load_config(course_root: Path) -> Config:
     return Config()
 
 
-def generate_assignment(course: Path, assignment: str, config: Config | None = None) -> dict:
+def generate_assignment(course: Path, assignment: str, config: Config | None = None) -> str:
     """nbgrader's own ``generate_assignment --force`` for the course in folder ``course``, run in this
     process through ``NbGraderAPI`` (as the formgrader runs it), with the course's gradebook
-    ``course/gradebook.db``. Returns nbgrader's ``{"success", "log", "error"}``. ``config``: the
-    course's configuration (default: its nbgrader_config.py). Spares an nbgrader process (~1.5 s of
-    CPU to start) and, for a new gradebook, the `alembic` subprocess that stamps it."""
+    ``course/gradebook.db``. Returns nbgrader's log; raises :class:`SetupError` with nbgrader's error
+    and log if it fails. ``config``: the course's configuration (default: its nbgrader_config.py).
+    Spares an nbgrader process (~1.5 s of CPU to start) and, for a new gradebook, the `alembic`
+    subprocess that stamps it."""
     from nbgrader.apps import NbGraderAPI  # heavy import: only here
 
     course = Path(course).resolve()
@@ -75,9 +76,15 @@ def generate_assignment(course: Path, assignment: str, config: Config | None = N
         os.chdir(course)
         api = NbGraderAPI(config=config)
         with gradebook.alembic_head_in_process():  # its new gradebook, without an `alembic` subprocess
-            return api.generate_assignment(assignment, force=True, create=True)
+            result = api.generate_assignment(assignment, force=True, create=True)
     finally:
         os.chdir(cwd)
+    if not result.get("success"):
+        raise SetupError(
+            f"nbgrader generate_assignment {assignment} failed:\n"
+            f"{result.get('error') or ''}\n{result.get('log', '')[-3000:]}"
+        )
+    return result.get("log", "")
 
 
 def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
@@ -107,12 +114,7 @@ def prepare(course_root: Path, assignment: str, private: Path) -> Assignment:
     )
     config = load_config(course_root)
     config.CourseDirectory.course_id = config.CourseDirectory.get("course_id", "course") or "course"
-    result = generate_assignment(course, assignment, config)
-    if not result.get("success"):
-        raise SetupError(
-            f"nbgrader generate_assignment {assignment} failed:\n"
-            f"{result.get('error') or ''}\n{result.get('log', '')[-3000:]}"
-        )
+    generate_assignment(course, assignment, config)
 
     source, release, hidden, points = {}, {}, {}, {}
     for nb_id in notebooks:

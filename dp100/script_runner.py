@@ -2,8 +2,9 @@
 
 A script runs as its own process in a copy of its snapshot (the node's local disk, deleted after
 the run), forked by :mod:`dp100.script_zygote` with pandas and scikit-learn already imported. While
-it runs its output streams to ``user_logs/std_log.txt`` and ``./logs`` is uploaded; it is stopped after ``max_run_duration_seconds``; when it ends, what it logged through
-``Run.get_context()``, its ``./outputs`` and ``./logs`` and its status are recorded in MLflow. A run
+it runs its output streams to ``user_logs/std_log.txt`` and ``./logs`` is uploaded; it is stopped
+after ``max_run_duration_seconds``; when it ends, what it logged through ``Run.get_context()``, its
+``./outputs`` and ``./logs`` and its status are recorded in MLflow. A run
 that cannot be recorded still ends (Failed), never hangs in Running.
 """
 

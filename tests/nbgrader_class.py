@@ -316,7 +316,8 @@ def with_copies(source, extra: dict[str, list[Entry]], from_snapshot: dict[str, 
             copies[copy_id] = entry
         last = restore_names(names, "_catalogue_after")
         if tid in from_snapshot:
-            last += "\n_catalogue_restore(_catalogue_disk_after)\n_catalogue_drop(_catalogue_disk_before, _catalogue_disk_after)"
+            last += "\n_catalogue_restore(_catalogue_disk_after)"
+            last += "\n_catalogue_drop(_catalogue_disk_before, _catalogue_disk_after)"
         cells.append(code(last))
         at_answer = next(i for i, cell in enumerate(nb.cells) if cell is answer)
         at_check = next(i for i, cell in enumerate(nb.cells) if cell is check)

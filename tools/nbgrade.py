@@ -7,6 +7,7 @@ expects (source/ID, submitted/STUDENT/ID) and reads the gradebook back.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,8 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import course_files  # noqa: E402
-from autograder.course import generate_assignment  # noqa: E402
-from tools.release import venv_env  # noqa: E402
+from autograder.course import SetupError, generate_assignment  # noqa: E402
 
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 # jupyter_client picks "free" TCP ports for a kernel, which binds them later: with two test workers
@@ -57,6 +57,13 @@ class GradingError(RuntimeError):
     pass
 
 
+def venv_env() -> dict[str, str]:
+    """nbgrader runs `alembic` from PATH: put this interpreter's bin folder first."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=venv_env())
 
@@ -81,10 +88,10 @@ def autograde(
     # process for `db student import`, ~1-2 s of CPU each); generate_assignment too, through nbgrader's
     # own API. The grading itself is nbgrader's CLI, as an instructor runs it.
     new_gradebook(course / "gradebook.db", list(submissions))
-    gen = generate_assignment(course, assignment)  # nbgrader's own, in this process (no nbgrader process)
-    log.append(gen.get("log", ""))
-    if not gen.get("success"):
-        raise GradingError(f"generate_assignment failed:\n{gen.get('error') or ''}\n{log[-1]}")
+    try:
+        log.append(generate_assignment(course, assignment))  # nbgrader's own, in this process
+    except SetupError as exc:
+        raise GradingError(str(exc)) from exc
     for student, nb in submissions.items():
         dest = course / "submitted" / student / assignment
         dest.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.course import generate_assignment  # noqa: E402
+from autograder.course import SetupError, generate_assignment  # noqa: E402
 from autograder.course_files import (  # noqa: E402
     answer_cells,
     assignments,
@@ -45,13 +44,6 @@ SELF_PACED_BANNER = """> **Self-paced edition.** Run the cells from the top. Aft
 > the check cell below it: no error means the visible checks pass. Stuck? Open the folded
 > **Hint**, then the **Solution**. The graded edition (`release/`) has more, hidden, checks.
 """
-
-
-def venv_env() -> dict[str, str]:
-    """nbgrader runs `alembic` from PATH: put this interpreter's bin folder first."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
 
 
 def strip_for_release(nb: nbformat.NotebookNode) -> None:
@@ -100,11 +92,10 @@ def build(root: Path, only: list[str] | None = None) -> list[Path]:
     """Build release/ and notebooks/ under ``root``; return the files written."""
     written = []
     for assignment in only or assignments(root):
-        result = generate_assignment(root, assignment)  # nbgrader's own, in this process
-        if not result.get("success"):
-            raise SystemExit(
-                f"nbgrader generate_assignment {assignment} failed:\n{result.get('error') or ''}\n{result.get('log', '')}"
-            )
+        try:
+            generate_assignment(root, assignment)  # nbgrader's own, in this process
+        except SetupError as exc:
+            raise SystemExit(str(exc)) from exc
         release_path = notebook_path(root, assignment, "release")
         release = read(release_path)
         strip_for_release(release)
