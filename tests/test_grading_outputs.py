@@ -119,7 +119,7 @@ FLIPS = {  # kind: (score, words in the detail)
 
 # what a kernel floods the grader with (--memory 6144: the kernel may hold it; the grader must not).
 # The streams are 1 GB and 600 MB, more than the grader's limit (GRADER_PEAK_LIMIT_MB), so a grader
-# that kept them would fail; its peak was ~113 MB with 2 GB as with 1 GB, and every byte costs CPU.
+# that kept them would fail; its peak was 113 MB with 2 GB and 144 MB with these, and every byte costs CPU.
 # huge_traceback is 8 MB because it must reach the grader: IPython formats a traceback's message in
 # more than linear time, and from ~20 MB on the kernel was still formatting at the 20 s cell timeout
 # (a 500 MB message never left it). display_flood is sent in messages of 500 KB: messages of 50 KB
